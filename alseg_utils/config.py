@@ -1,0 +1,342 @@
+"""Typed run configuration, loaded strictly from ``params/*.yaml``.
+
+A params file has one section per dataclass below (``data``, ``model``, ``train``, ``active``,
+``eval``, ``sweep``) plus a ``name``. Unknown keys, wrong types and impossible values raise one
+:class:`~alseg_utils.errors.ConfigError` that names the file and the key. Relative paths in a params
+file are resolved against the folder that holds the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from alseg_utils.errors import ConfigError
+
+ENCODERS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+ACQUISITIONS = ("random", "varratio", "entropy", "bald")
+STRATEGIES = ("full", "region")
+DATASETS = ("glas", "isic", "folder")
+
+
+@dataclass
+class DataConfig:
+    """Where the images come from and how they are shaped."""
+
+    dataset: str = "glas"  # glas | isic | folder (a user's own images + masks)
+    root: str = "../data/glas_like"  # relative to the params file
+    synthetic: bool = True  # generate a synthetic set at `root` when it does not exist
+    synthetic_n_train: int = 85
+    synthetic_n_test: int = 80
+    synthetic_size: list[int] = field(default_factory=lambda: [528, 784])  # [H, W] generated
+    image_size: list[int] = field(default_factory=lambda: [528, 784])  # [H, W] the model sees
+    resize: str = "pad"  # pad (zero-pad, GlaS as the authors did) | resize (bilinear, ISIC)
+    n_initial: int = 10  # initially labelled images, drawn at random
+    n_val: int = 10  # validation images (fully labelled, never acquired)
+    max_test: int = 0  # 0 = every test image; >0 keeps the first max_test (quick runs)
+    contour_radius: int = 3  # disk radius dilating the Sobel contour target
+
+
+@dataclass
+class ModelConfig:
+    """ResNet encoder with MC dropout + DCAN decoder."""
+
+    encoder: str = "resnet50"
+    pretrained: bool = False  # ImageNet weights (needs internet once); never required
+    dropout: float = 0.5  # rate of the dropout placed before residual blocks
+    dropout_stages: list[int] = field(default_factory=lambda: [3, 4])  # ResNet layers 1..4
+    output_stride: int = 16  # 8 | 16 | 32 (dilation replaces stride beyond it)
+    decoder_channels: int = 64  # width of each side-output branch
+
+
+@dataclass
+class TrainConfig:
+    """One training from scratch (Eq. 9)."""
+
+    iterations: int = 6000  # optimizer steps per training
+    batch_size: int = 5
+    crop_size: list[int] = field(default_factory=lambda: [480, 480])  # [H, W]; [] = no crop
+    learning_rate: float = 1e-3
+    lr_decay_rate: float = 0.1  # lr * rate ** (iteration / lr_decay_steps)
+    lr_decay_steps: int = 6000
+    weight_decay: float = 1e-3  # L2 on the weights, lambda of Eq. 9
+    aux_weight: float = 1.0  # w of Eq. 9 at iteration 0
+    aux_decay: float = 0.1  # w = aux_weight * aux_decay ** floor(iteration / aux_decay_every)
+    aux_decay_every: int = 2000
+    flips: bool = True
+    rotation: float = 20.0  # max degrees of random rotation
+    brightness: float = 0.1  # max additive brightness jitter, images in [0, 1]
+    amp: bool = True  # mixed precision on CUDA (ignored on CPU)
+    device: str = "auto"  # auto | cpu | cuda
+    progress: bool = True  # tqdm bars (also off when not a terminal)
+
+
+@dataclass
+class ActiveConfig:
+    """The active-learning loop (Alg. 1 and 2)."""
+
+    strategy: str = "region"  # full | region
+    acquisition: str = "bald"  # random | varratio | entropy | bald
+    seed: int = 0
+    steps: int = 10  # acquisition steps after the initial training
+    images_per_step: int = 5  # M of Alg. 1
+    regions_per_step: int = 20  # M of Alg. 2
+    region_size: int = 150  # square window side, pixels
+    region_stride: int = 30
+    mc_samples: int = 30  # T stochastic forward passes
+    mc_batch_size: int = 4
+    object_threshold: float = 0.5  # pseudo-label: mean p(object) >= threshold
+    contour_threshold: float = 0.2  # pseudo-label: mean p(contour) >= threshold
+    restarts_full: int = 3  # trainings per step, best validation loss kept
+    restarts_region: int = 4
+
+
+@dataclass
+class EvalConfig:
+    """Test-set evaluation and Table 1."""
+
+    n_bins: int = 15  # ECE / reliability bins
+    min_object_size: int = 100  # pixels; smaller predicted objects are removed
+    eval_batch_size: int = 4
+    # Table 1: metric -> target scores (absolute, in [0, 1]) whose reach is reported
+    targets: dict[str, list[float]] = field(default_factory=lambda: {"f1": [0.75, 0.8, 0.85]})
+    relative_target: float = 0.95  # also report reaching this fraction of the full-data score
+
+
+@dataclass
+class SweepConfig:
+    """What `alseg sweep` expands."""
+
+    strategies: list[str] = field(default_factory=lambda: list(STRATEGIES))
+    acquisitions: list[str] = field(default_factory=lambda: list(ACQUISITIONS))
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3])
+    full_data_reference: bool = True  # also train once on all labels (the "full data" line)
+    gpus_per_job: float = 0.0  # Ray executor: GPUs each job asks for
+
+
+@dataclass
+class RunConfig:
+    """Everything one run (or one sweep) needs."""
+
+    name: str = "run"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    active: ActiveConfig = field(default_factory=ActiveConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    source: str = ""  # the params file it came from (set by load_config, not read from YAML)
+
+    def data_root(self) -> Path:
+        """The data folder, resolved against the params file's folder when relative."""
+        root = Path(self.data.root).expanduser()
+        if root.is_absolute() or not self.source:
+            return root
+        return (Path(self.source).parent / root).resolve()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (what is stored with each run)."""
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes results (not the source path or progress switches)."""
+        d = self.to_dict()
+        d.pop("source", None)
+        d.pop("sweep", None)
+        d["train"].pop("progress", None)
+        blob = json.dumps(d, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and return it (ints accepted for floats)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(tp)
+        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        kt, vt = typing.get_args(tp)
+        return {_coerce(k, kt, where): _coerce(v, vt, f"{where}.{k}") for k, v in value.items()}
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+    if isinstance(tp, type) and not isinstance(value, tp):
+        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {unknown[0]!r} (known keys: {', '.join(sorted(names))})"
+        )
+    kwargs = {}
+    for key, value in raw.items():
+        tp = hints[key]
+        sub = f"{where}.{key}" if where else key
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value, sub)
+        else:
+            kwargs[key] = _coerce(value, tp, sub)
+    return cls(**kwargs)
+
+
+def _check(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: {message}")
+
+
+def _check_choice(value: str, choices: tuple[str, ...], key: str) -> None:
+    _check(value in choices, key, f"{value!r} is not one of {', '.join(choices)}")
+
+
+def _check_size(size: list[int], key: str, allow_empty: bool = False) -> None:
+    if allow_empty and not size:
+        return
+    _check(len(size) == 2 and all(s > 0 for s in size), key, f"expected [height, width] > 0, got {size}")
+
+
+def validate_config(cfg: RunConfig) -> None:
+    """Raise :class:`ConfigError` naming the key when a value is impossible."""
+    d, m, t, a, e, s = cfg.data, cfg.model, cfg.train, cfg.active, cfg.eval, cfg.sweep
+    _check_choice(d.dataset, DATASETS, "data.dataset")
+    _check_choice(d.resize, ("pad", "resize"), "data.resize")
+    _check_size(d.image_size, "data.image_size")
+    _check_size(d.synthetic_size, "data.synthetic_size")
+    for key in ("synthetic_n_train", "synthetic_n_test", "n_initial", "contour_radius"):
+        _check(getattr(d, key) >= 1, f"data.{key}", f"must be >= 1, got {getattr(d, key)}")
+    for key in ("n_val", "max_test"):
+        _check(getattr(d, key) >= 0, f"data.{key}", f"must be >= 0, got {getattr(d, key)}")
+    _check_choice(m.encoder, ENCODERS, "model.encoder")
+    _check(0.0 <= m.dropout < 1.0, "model.dropout", f"must be in [0, 1), got {m.dropout}")
+    _check(all(1 <= st <= 4 for st in m.dropout_stages), "model.dropout_stages",
+           f"stages are ResNet layers 1..4, got {m.dropout_stages}")
+    _check(m.output_stride in (8, 16, 32), "model.output_stride", f"must be 8, 16 or 32, got {m.output_stride}")
+    _check(m.decoder_channels >= 1, "model.decoder_channels", "must be >= 1")
+    for key in ("iterations", "batch_size", "lr_decay_steps", "aux_decay_every"):
+        _check(getattr(t, key) >= 1, f"train.{key}", f"must be >= 1, got {getattr(t, key)}")
+    _check_size(t.crop_size, "train.crop_size", allow_empty=True)
+    _check(t.learning_rate > 0, "train.learning_rate", "must be > 0")
+    for key in ("lr_decay_rate", "aux_decay"):
+        _check(0.0 < getattr(t, key) <= 1.0, f"train.{key}", f"must be in (0, 1], got {getattr(t, key)}")
+    for key in ("weight_decay", "aux_weight", "rotation", "brightness"):
+        _check(getattr(t, key) >= 0, f"train.{key}", f"must be >= 0, got {getattr(t, key)}")
+    _check_choice(t.device, ("auto", "cpu", "cuda"), "train.device")
+    _check_choice(a.strategy, STRATEGIES, "active.strategy")
+    _check_choice(a.acquisition, ACQUISITIONS, "active.acquisition")
+    for key in ("steps",):
+        _check(getattr(a, key) >= 0, f"active.{key}", f"must be >= 0, got {getattr(a, key)}")
+    for key in ("images_per_step", "regions_per_step", "region_size", "region_stride",
+                "mc_samples", "mc_batch_size", "restarts_full", "restarts_region"):
+        name = {"mc_samples": "mc_samples (T)", "images_per_step": "images_per_step (M)",
+                "regions_per_step": "regions_per_step (M)"}.get(key, key)
+        _check(getattr(a, key) >= 1, f"active.{name}", f"must be >= 1, got {getattr(a, key)}")
+    for key in ("object_threshold", "contour_threshold"):
+        _check(0.0 <= getattr(a, key) <= 1.0, f"active.{key}", f"must be in [0, 1], got {getattr(a, key)}")
+    h, w = d.image_size
+    _check(a.region_size <= min(h, w), "active.region_size",
+           f"{a.region_size} px does not fit in images of {h}x{w} (data.image_size); use at most {min(h, w)}")
+    if t.crop_size:
+        _check(t.crop_size[0] <= h and t.crop_size[1] <= w, "train.crop_size",
+               f"{t.crop_size} is larger than data.image_size {d.image_size}")
+    _check(e.n_bins >= 1, "eval.n_bins", "must be >= 1")
+    _check(e.min_object_size >= 0, "eval.min_object_size", "must be >= 0")
+    _check(e.eval_batch_size >= 1, "eval.eval_batch_size", "must be >= 1")
+    _check(0.0 < e.relative_target <= 1.0, "eval.relative_target", "must be in (0, 1]")
+    for metric, values in e.targets.items():
+        _check(all(0.0 <= v <= 1.0 for v in values), f"eval.targets.{metric}",
+               f"targets are fractions in [0, 1], got {values}")
+    for st in s.strategies:
+        _check_choice(st, STRATEGIES, "sweep.strategies")
+    for ac in s.acquisitions:
+        _check_choice(ac, ACQUISITIONS, "sweep.acquisitions")
+    _check(len(s.seeds) >= 1, "sweep.seeds", "needs at least one seed")
+    _check(s.gpus_per_job >= 0, "sweep.gpus_per_job", "must be >= 0")
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "<dict>") -> RunConfig:
+    """Build and validate a :class:`RunConfig` from a plain mapping.
+
+    Args:
+        raw: mapping with the sections of a params file.
+        source: where it came from, used in error messages and to resolve relative paths.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ConfigError: unknown key, wrong type or impossible value (the message names file and key).
+    """
+    try:
+        cfg = _build(RunConfig, raw, "")
+        cfg.source = source
+        validate_config(cfg)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    return cfg
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read a params YAML file into a validated :class:`RunConfig`.
+
+    Args:
+        path: the params file.
+        overrides: dotted keys to replace after reading, e.g. ``{"active.seed": 1}``.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ConfigError: the file is missing, is not YAML, or holds an invalid value.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: params file not found (see params/quick.yaml for an example)")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{p}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: expected a mapping of sections at the top level")
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value, str(p))
+    return config_from_dict(raw, source=str(p.resolve()))
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    parts = dotted.split(".")
+    node = raw
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{source}: cannot override {dotted!r}: {part!r} is not a section")
+    node[parts[-1]] = value
