@@ -1,0 +1,37 @@
+# The two commands of the README:
+#   make reproduce   set up .venv, run the quick sweep on the synthetic GlaS-like set + report (figures/)
+#   make test        set up .venv, run the unit tests and re-execute the notebooks with nbval
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PARAMS ?= params/quick.yaml
+WORKERS ?= 2
+
+.PHONY: setup reproduce test test-fast notebooks clean
+
+setup: $(VENV)/.installed
+
+# torch/torchvision come from the range in pyproject.toml (pip picks the newest build it may use).
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test,ray]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (alseg)" > /dev/null
+	touch $@
+
+reproduce: setup
+	$(VENV)/bin/alseg reproduce $(PARAMS) --workers $(WORKERS)
+
+test: setup
+	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow" tests
+
+# Re-execute the committed notebooks in place with their default (quick) parameters.
+notebooks: setup
+	$(PY) -m alseg_utils.notebooks execute notebooks
+
+clean:
+	rm -rf $(VENV) runs results data

@@ -1,0 +1,359 @@
+"""The two active-learning loops (Alg. 1: full images; Alg. 2: regions) with resumable state.
+
+One run = one (strategy, acquisition function, seed). Step 0 trains on the random initial set; each
+later step scores the pool with MC dropout, asks the oracle for M images or M regions, retrains from
+scratch (best of k restarts by validation loss), evaluates on the test set and appends one record.
+
+Run folder (``out_dir``)::
+
+    config.json                the config, its fingerprint, the git commit
+    state.json                 last finished step, all records, the files below (atomic)
+    labels_step_KKK.npz        label store after step K
+    model_step_KKK.pt          model trained at step K (state_dict)
+    selections/step_KKK.npz    what step K acquired: regions/images, scores of acquired pixels,
+                               uncertainty maps and pseudo-labels of the selected images
+    steps.jsonl                one record per finished step (a view of state.json)
+
+Every file is written atomically, and ``state.json`` is written last: a run killed at any point
+resumes from its last finished step and produces the same records as an uninterrupted run (CPU).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from alseg_utils.config import RunConfig
+from alseg_utils.data import PoolSplit, SegmentationSet, load_dataset, split_pool
+from alseg_utils.errors import ConfigError, RunStateError
+from alseg_utils.evaluate import evaluate_model
+from alseg_utils.labels import LabelStore
+from alseg_utils.model import build_model
+from alseg_utils.oracle import Oracle, SimulatedOracle
+from alseg_utils.regions import Region, select_regions
+from alseg_utils.results import atomic_write_bytes, atomic_write_json, git_commit, write_records
+from alseg_utils.train import LabelledSet, load_checkpoint, resolve_device, save_checkpoint, train_with_restarts
+from alseg_utils.uncertainty import MCPrediction, image_scores, mc_predict, score_prediction
+
+SHOWN_PER_STEP = 4  # selected images whose maps are kept for the notebooks
+
+
+@dataclass
+class RunData:
+    """The images of one run, split as the paper does.
+
+    Attributes:
+        train: AL training images (initial set first, then the pool), with ground truth for the oracle.
+        val: validation images (fully labelled, never acquired).
+        test: test images.
+        split: indices of initial / val / pool into the loaded training split.
+        n_initial: the first ``n_initial`` images of ``train`` are labelled at step 0.
+    """
+
+    train: SegmentationSet
+    val: SegmentationSet
+    test: SegmentationSet
+    split: PoolSplit
+    n_initial: int
+
+
+def prepare_run_data(cfg: RunConfig) -> RunData:
+    """Load (or generate) the data and draw the seed's initial / validation / pool split.
+
+    Raises:
+        ConfigError: the pool is too small for the requested images per step.
+        DataError: the data folder is missing or malformed.
+    """
+    full = load_dataset(cfg, "train")
+    test = load_dataset(cfg, "test")
+    split = split_pool(len(full), cfg.data.n_initial, cfg.data.n_val, cfg.active.seed, full.grades)
+    if cfg.active.strategy == "full" and cfg.active.images_per_step > len(split.pool):
+        raise ConfigError(
+            f"active.images_per_step (M) = {cfg.active.images_per_step} is larger than the pool "
+            f"({len(split.pool)} images after {cfg.data.n_initial} initial and {cfg.data.n_val} "
+            "validation images); lower M or use more data"
+        )
+    train = full.subset(list(split.initial) + list(split.pool))
+    return RunData(train, full.subset(split.val), test, split, len(split.initial))
+
+
+def _labelled_set(images: np.ndarray, store: LabelStore, idx: list[int]) -> LabelledSet:
+    return LabelledSet(images=images[idx], labels=store.labels[idx], contours=store.contours[idx])
+
+
+def _full_set(data: SegmentationSet) -> LabelledSet:
+    lab = np.where(data.valid, data.masks, 255).astype(np.uint8)
+    con = np.where(data.valid, data.contours, 255).astype(np.uint8)
+    return LabelledSet(images=data.images, labels=lab, contours=con)
+
+
+def _step_seed(cfg: RunConfig, step: int) -> int:
+    return int(cfg.active.seed) * 1000 + step
+
+
+class ActiveRun:
+    """One resumable active-learning run in ``out_dir``.
+
+    Args:
+        cfg: the run configuration (strategy, acquisition and seed are in ``cfg.active``).
+        out_dir: the run folder; created, or resumed when it holds the same config.
+        oracle: who answers annotation requests (default: ground truth, :class:`SimulatedOracle`).
+        progress: show tqdm bars.
+
+    Raises:
+        RunStateError: ``out_dir`` holds a run of a different configuration.
+    """
+
+    def __init__(self, cfg: RunConfig, out_dir: str | Path, oracle: Oracle | None = None,
+                 progress: bool = True, reference: bool = False) -> None:
+        self.cfg, self.out, self.progress, self.reference = cfg, Path(out_dir), progress, reference
+        self._claim_folder()
+        self.data = prepare_run_data(cfg)
+        self.oracle = oracle or SimulatedOracle(
+            np.where(self.data.train.valid, self.data.train.masks, 0),
+            np.where(self.data.train.valid, self.data.train.contours, 0))
+        self.device = resolve_device(cfg.train.device)
+        self.state = self._read_state()
+
+    # ----------------------------------------------------------------- run folder and state
+    def _identity(self) -> dict[str, Any]:
+        return {"fingerprint": self.cfg.fingerprint(), "reference": self.reference}
+
+    def _claim_folder(self) -> None:
+        path = self.out / "config.json"
+        if path.exists():
+            stored = json.loads(path.read_text())
+            if {k: stored.get(k) for k in ("fingerprint", "reference")} != self._identity():
+                raise RunStateError(
+                    f"{self.out} holds a run of a different configuration "
+                    f"(fingerprint {stored.get('fingerprint')}, this one {self.cfg.fingerprint()}); "
+                    "choose another --out folder or delete that one"
+                )
+            return
+        if self.out.exists() and any(self.out.iterdir()):
+            raise RunStateError(f"{self.out} is not empty and is not an alseg run folder; choose another --out")
+        atomic_write_json(path, {**self._identity(), "config": self.cfg.to_dict(), "git_commit": git_commit()})
+
+    def _read_state(self) -> dict[str, Any]:
+        path = self.out / "state.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        return {"step": -1, "records": [], "labels_file": None, "model_file": None}
+
+    def _commit(self, step: int, store: LabelStore, model: torch.nn.Module, record: dict[str, Any]) -> None:
+        labels_file, model_file = f"labels_step_{step:03d}.npz", f"model_step_{step:03d}.pt"
+        store.save(self.out / labels_file)
+        save_checkpoint(model, self.out / model_file)
+        old = (self.state["labels_file"], self.state["model_file"])
+        self.state = {"step": step, "records": self.state["records"] + [record],
+                      "labels_file": labels_file, "model_file": model_file}
+        atomic_write_json(self.out / "state.json", self.state)
+        write_records(self.out, self.state["records"])
+        for name in old:
+            if name and name not in (labels_file, model_file):
+                (self.out / name).unlink(missing_ok=True)
+
+    # ----------------------------------------------------------------- the loop
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """Records of the finished steps."""
+        return list(self.state["records"])
+
+    def run(self) -> list[dict[str, Any]]:
+        """Run (or resume) until the configured number of steps or an empty pool.
+
+        Returns:
+            The records of every finished step.
+        """
+        last = 0 if self.reference else self.cfg.active.steps
+        bar = tqdm(total=last + 1, initial=self.state["step"] + 1, desc=self._name(),
+                   disable=not self.progress, unit="step")
+        store, model = self._restore()
+        while self.state["step"] < last:
+            step = self.state["step"] + 1
+            if step == 0:
+                store = self._initial_store()
+                selection: dict[str, Any] = {"images": list(range(len(store.labels))) if self.reference
+                                             else list(range(self.data.n_initial))}
+            else:
+                selection = self._acquire(step, store, model)
+                if selection is None:
+                    break
+            model, record = self._train_and_evaluate(step, store, selection)
+            self._commit(step, store, model, record)
+            bar.update(1)
+        bar.close()
+        return self.records
+
+    def _name(self) -> str:
+        a = self.cfg.active
+        return "reference" if self.reference else f"{a.strategy}-{a.acquisition}-s{a.seed}"
+
+    def _restore(self) -> tuple[LabelStore | None, torch.nn.Module | None]:
+        if self.state["step"] < 0:
+            return None, None
+        store = LabelStore.load(self.out / self.state["labels_file"])
+        model = build_model(self.cfg.model)
+        load_checkpoint(model, self.out / self.state["model_file"])
+        return store, model.to(self.device)
+
+    def _initial_store(self) -> LabelStore:
+        store = LabelStore.empty(self.data.train.valid)
+        idx = list(range(len(store.labels))) if self.reference else list(range(self.data.n_initial))
+        labels, contours = self.oracle.label_images(idx)
+        store.add_images(idx, labels, contours)
+        return store
+
+    def _restarts(self) -> int:
+        a = self.cfg.active
+        return a.restarts_region if (a.strategy == "region" and not self.reference) else a.restarts_full
+
+    def _train_and_evaluate(self, step: int, store: LabelStore, selection: dict[str, Any]):
+        t0 = time.perf_counter()
+        idx = store.labelled_images()
+        trained = train_with_restarts(
+            _labelled_set(self.data.train.images, store, idx), _full_set(self.data.val),
+            self.cfg.model, self.cfg.train, restarts=self._restarts(), seed=_step_seed(self.cfg, step))
+        t1 = time.perf_counter()
+        metrics = evaluate_model(trained.model, self.data.test, self.cfg, seed=_step_seed(self.cfg, step),
+                                 device=self.device)
+        a = self.cfg.active
+        record = {
+            "name": self.cfg.name, "strategy": a.strategy, "acquisition": a.acquisition, "seed": a.seed,
+            "reference": self.reference, "step": step,
+            "labelled_fraction": store.labelled_fraction(), "labelled_pixels": store.labelled_pixels(),
+            "pool_pixels": int(store.valid.sum()), "labelled_images": len(idx),
+            "val_loss": float(trained.val_loss), **metrics,
+            **{k: v for k, v in selection.items() if k != "arrays"},
+            "timing": {"train_s": round(t1 - t0, 2), "eval_s": round(time.perf_counter() - t1, 2)},
+        }
+        if "arrays" in selection:
+            _save_npz(self.out / "selections" / f"step_{step:03d}.npz", selection["arrays"])
+        return trained.model, record
+
+    # ----------------------------------------------------------------- acquisition
+    def _acquire(self, step: int, store: LabelStore, model: torch.nn.Module) -> dict[str, Any] | None:
+        a = self.cfg.active
+        if a.strategy == "full":
+            cand = store.unlabelled_images()
+        else:
+            cand = [int(i) for i in np.flatnonzero(~(store.labelled() | ~store.valid).all(axis=(1, 2)))]
+        if not cand:
+            return None
+        pred = mc_predict(model, self.data.train.images[cand], T=a.mc_samples, batch_size=a.mc_batch_size,
+                          device=self.device, seed=_step_seed(self.cfg, step))
+        gen = torch.Generator().manual_seed(_step_seed(self.cfg, step))
+        scores = score_prediction(a.acquisition, pred, generator=gen).double()  # [K, H, W]
+        valid = torch.from_numpy(store.valid[cand])  # [K, H, W]
+        scores = scores * valid
+        if a.strategy == "full":
+            return self._acquire_images(cand, scores, pred, store)
+        return self._acquire_regions(cand, scores, pred, store)
+
+    def _acquire_images(self, cand: list[int], scores: torch.Tensor, pred: MCPrediction,
+                        store: LabelStore) -> dict[str, Any]:
+        totals = image_scores(scores)  # [K]
+        order = np.argsort(-totals.numpy(), kind="stable")[: self.cfg.active.images_per_step]
+        chosen = [cand[int(k)] for k in order]
+        acquired = np.zeros(scores.shape, bool)
+        acquired[order] = store.valid[chosen]
+        labels, contours = self.oracle.label_images(chosen)
+        store.add_images(chosen, labels, contours)
+        return self._selection(cand, scores, pred, acquired, chosen, [])
+
+    def _acquire_regions(self, cand: list[int], scores: torch.Tensor, pred: MCPrediction,
+                         store: LabelStore) -> dict[str, Any]:
+        a = self.cfg.active
+        already = store.labelled()[cand] | ~store.valid[cand]  # [K, H, W]
+        local = select_regions(scores, a.region_size, a.region_stride, a.regions_per_step, labelled=already)
+        if not local:
+            return None
+        acquired = np.zeros(scores.shape, bool)
+        for r in local:
+            acquired[(r.image, *r.slices)] = True
+        acquired &= ~already
+        regions = [Region(cand[r.image], r.top, r.left, r.height, r.width) for r in local]
+        labels, contours = self.oracle.label_regions(regions)
+        store.add_regions(regions, labels, contours)
+        chosen = sorted({r.image for r in regions})
+        return self._selection(cand, scores, pred, acquired, chosen, regions)
+
+    def _selection(self, cand: list[int], scores: torch.Tensor, pred: MCPrediction, acquired: np.ndarray,
+                   chosen: list[int], regions: list[Region]) -> dict[str, Any]:
+        """Record what was acquired, with the uncertainty of the acquired pixels (paper Fig. 4)."""
+        a = self.cfg.active
+        mean = pred.mean  # [K, C, H, W]
+        entropy = -(mean * torch.log(mean.clamp_min(1e-12))).sum(1)  # [K, H, W]
+        values = scores.numpy()[acquired]
+        ent_values = entropy.numpy()[acquired]
+        local = [cand.index(i) for i in chosen[:SHOWN_PER_STEP]]
+        contour = pred.contour if pred.contour is not None else torch.zeros_like(mean[:, 1])
+        arrays = {
+            "acquired_score": values.astype(np.float32), "acquired_entropy": ent_values.astype(np.float32),
+            "shown_images": np.array(chosen[:SHOWN_PER_STEP], dtype=np.int64),
+            "shown_score": scores.numpy()[local].astype(np.float32),
+            "shown_pseudo_object": (mean[local, 1] >= a.object_threshold).numpy().astype(np.uint8),
+            "shown_pseudo_contour": (contour[local] >= a.contour_threshold).numpy().astype(np.uint8),
+            "regions": np.array([[r.image, r.top, r.left, r.height, r.width] for r in regions], dtype=np.int64
+                                ).reshape(-1, 5),
+        }
+        return {
+            "images": chosen, "image_names": [self.data.train.names[i] for i in chosen],
+            "regions": [[r.image, r.top, r.left, r.height, r.width] for r in regions],
+            "acquired_pixels": int(acquired.sum()),
+            "acquired_score_mean": float(values.mean()) if values.size else 0.0,
+            "acquired_entropy_mean": float(ent_values.mean()) if ent_values.size else 0.0,
+            "arrays": arrays,
+        }
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def run_full_image(cfg: RunConfig, out_dir: str | Path, oracle: Oracle | None = None,
+                   progress: bool = True) -> list[dict[str, Any]]:
+    """Alg. 1: acquire M full images per step. Returns the step records."""
+    if cfg.active.strategy != "full":
+        raise ConfigError(f"run_full_image needs active.strategy 'full', got {cfg.active.strategy!r}")
+    return ActiveRun(cfg, out_dir, oracle, progress).run()
+
+
+def run_region(cfg: RunConfig, out_dir: str | Path, oracle: Oracle | None = None,
+               progress: bool = True) -> list[dict[str, Any]]:
+    """Alg. 2: acquire M regions per step; training uses human-labelled pixels only."""
+    if cfg.active.strategy != "region":
+        raise ConfigError(f"run_region needs active.strategy 'region', got {cfg.active.strategy!r}")
+    return ActiveRun(cfg, out_dir, oracle, progress).run()
+
+
+def run_reference(cfg: RunConfig, out_dir: str | Path, progress: bool = True) -> list[dict[str, Any]]:
+    """The "full training data" line: one training on every AL training image, fully labelled."""
+    return ActiveRun(cfg, out_dir, None, progress, reference=True).run()
+
+
+def run_active(cfg: RunConfig, out_dir: str | Path, oracle: Oracle | None = None, progress: bool = True,
+               reference: bool = False) -> list[dict[str, Any]]:
+    """Run the strategy named in ``cfg.active.strategy`` (or the full-data reference)."""
+    if reference:
+        return run_reference(cfg, out_dir, progress)
+    return ActiveRun(cfg, out_dir, oracle, progress).run()
+
+
+def load_selection(run_dir: str | Path, step: int) -> dict[str, np.ndarray]:
+    """The arrays stored for what ``step`` acquired (see the module docstring)."""
+    path = Path(run_dir) / "selections" / f"step_{step:03d}.npz"
+    if not path.exists():
+        raise RunStateError(f"{path} not found: step {step} has not acquired anything in this run")
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}

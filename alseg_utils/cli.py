@@ -1,0 +1,138 @@
+"""The ``alseg`` command: run, sweep, report, data, reproduce.
+
+User errors (bad params, missing data, foreign run folders) print one line ``alseg: error: ...``
+and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from alseg_utils.config import ACQUISITIONS, STRATEGIES, load_config
+from alseg_utils.errors import AlsegError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="alseg", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="one active-learning run (resumes when its folder exists)")
+    run.add_argument("params", help="params YAML file, e.g. params/quick.yaml")
+    run.add_argument("--strategy", choices=STRATEGIES, help="full images (Alg. 1) or regions (Alg. 2)")
+    run.add_argument("--acquisition", choices=ACQUISITIONS, help="acquisition function")
+    run.add_argument("--seed", type=int, help="seed of the initial set, training and MC dropout")
+    run.add_argument("--reference", action="store_true", help="train once on all labels (full-data line)")
+    run.add_argument("--out", help="run folder (default: results/<name>/<strategy>-<acquisition>-s<seed>)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    sweep = sub.add_parser("sweep", help="every strategy x acquisition x seed through papermill")
+    sweep.add_argument("params")
+    sweep.add_argument("--out", help="sweep folder (default: runs/<name>)")
+    sweep.add_argument("--workers", type=int, default=1, help="local processes running jobs at once")
+    sweep.add_argument("--executor", choices=("local", "ray"), default="local")
+    sweep.add_argument("--address", help="Ray cluster address (with --executor ray)")
+
+    report = sub.add_parser("report", help="figures and Table 1 from a sweep or results folder")
+    report.add_argument("results", help="a sweep folder (runs/<name>) or a results folder")
+    report.add_argument("--figures", help="where figures go (default: figures/)")
+
+    data = sub.add_parser("data", help="load (and generate, if synthetic) the data of a params file")
+    data.add_argument("params")
+
+    repro = sub.add_parser("reproduce", help="sweep + report for one or more params files")
+    repro.add_argument("params", nargs="+")
+    repro.add_argument("--workers", type=int, default=2)
+    repro.add_argument("--figures", help="where figures go (default: figures/)")
+    return p
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from alseg_utils.active import run_active
+
+    overrides = {f"active.{k}": getattr(args, k) for k in ("strategy", "acquisition", "seed")
+                 if getattr(args, k) is not None}
+    cfg = load_config(args.params, overrides)
+    a = cfg.active
+    name = "reference" if args.reference else f"{a.strategy}-{a.acquisition}"
+    out = Path(args.out) if args.out else Path("results") / cfg.name / f"{name}-s{a.seed}"
+    records = run_active(cfg, out, progress=not args.no_progress, reference=args.reference)
+    if records:
+        last = records[-1]
+        print(f"{out}: {len(records)} steps, labelled {100 * last['labelled_fraction']:.1f}% of pixels, "
+              f"F1 {last['f1']:.3f}, Dice {last['dice']:.3f}, ECE {last['ece']:.4f}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from alseg_utils.sweep import run_sweep
+
+    outcomes = run_sweep(args.params, sweep_dir=args.out, workers=args.workers,
+                         executor=args.executor, address=args.address)
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from alseg_utils.sweep import run_report
+
+    results = Path(args.results)
+    if not results.exists():
+        raise AlsegError(f"{results}: no such folder; give a sweep folder such as runs/quick")
+    paths = run_report(results, Path(args.figures) if args.figures else None)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from alseg_utils.data import load_dataset
+
+    cfg = load_config(args.params)
+    for split in ("train", "test"):
+        ds = load_dataset(cfg, split)
+        print(f"{cfg.data_root()} {split}: {len(ds)} images of {ds.images.shape[1]}x{ds.images.shape[2]}, "
+              f"{100 * ds.masks.mean():.1f}% object pixels")
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from alseg_utils.sweep import run_report, run_sweep
+
+    failed = False
+    for params in args.params:
+        cfg = load_config(params)
+        outcomes = run_sweep(params, workers=args.workers)
+        failed |= any(o.status == "failed" for o in outcomes)
+        run_report(Path("runs") / cfg.name, Path(args.figures) if args.figures else None)
+    return 1 if failed else 0
+
+
+COMMANDS = {"run": _cmd_run, "sweep": _cmd_sweep, "report": _cmd_report, "data": _cmd_data,
+            "reproduce": _cmd_reproduce}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``alseg`` console script.
+
+    Args:
+        argv: arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0 on success, 1 when a sweep job failed, 2 on a user error.
+    """
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except AlsegError as err:
+        print(f"alseg: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("alseg: interrupted; rerun the same command to resume from the last finished step",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,647 @@
+"""Datasets: loaders for GlaS, ISIC 2016 and a user's own folder, contour targets, pool splits.
+
+Every loader returns a :class:`SegmentationSet` of equally sized arrays ready for the model:
+RGB images, binary object masks, instance label maps, contour targets (:func:`contour_target`)
+and a ``valid`` map that is False on zero padding. Nothing is ever downloaded.
+
+Layouts read (the synthetic generators of :mod:`alseg_utils.synthetic` write the first two):
+
+* **GlaS** (Warwick-QU, https://warwick.ac.uk/fac/cross_fac/tia/data/glascontest/): one folder with
+  ``train_K.bmp`` + ``train_K_anno.bmp``, ``testA_K.bmp`` + ``testA_K_anno.bmp``,
+  ``testB_K.bmp`` + ``testB_K_anno.bmp`` and ``Grade.csv`` (columns ``name, patient ID,
+  grade (GlaS), grade (Sirinukunwattana et al. 2015)``). Annotations are instance label images:
+  0 background, 1..n glands. Images are zero-padded (``resize="pad"``, as the authors did) or
+  resized to ``size``.
+* **ISIC 2016 Part 1** (https://challenge.isic-archive.com/data/#2016):
+  ``ISBI2016_ISIC_Part1_Training_Data/ISIC_XXXXXXX.jpg``,
+  ``ISBI2016_ISIC_Part1_Training_GroundTruth/ISIC_XXXXXXX_Segmentation.png`` and the same with
+  ``Test_Data`` / ``Test_GroundTruth``. Masks are 0/255 PNGs. Always resized to ``size``
+  (images bilinear, masks nearest); instances are the connected components of the mask.
+* **Your own data** (``data.dataset: folder``)::
+
+      root/
+        train/images/<stem>.png|jpg|jpeg|bmp|tif|tiff
+        train/masks/<stem>.png
+        test/images/...
+        test/masks/...
+
+  Every image needs a mask PNG of the same height and width with the same file stem. Mask value 0
+  is background. A mask with one non-zero value (1 or 255, say) is binary and its connected
+  components become the instances; a mask with several non-zero values holds instance ids
+  (1..k). Images are resized (bilinear; masks nearest) or zero-padded to ``data.image_size``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from scipy import ndimage
+from skimage.filters import sobel
+from skimage.measure import label as connected_components
+from skimage.morphology import disk
+from skimage.transform import resize as sk_resize
+
+from alseg_utils import synthetic
+from alseg_utils.config import RunConfig
+from alseg_utils.errors import ConfigError, DataError
+
+GLAS_URL = "https://warwick.ac.uk/fac/cross_fac/tia/data/glascontest/"
+ISIC_URL = "https://challenge.isic-archive.com/data/#2016"
+GLAS_SPLITS = {"train": ("train",), "test": ("testA", "testB"), "testA": ("testA",), "testB": ("testB",)}
+ISIC_FOLDERS = {"train": "Training", "test": "Test"}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+_READ_ERRORS = (OSError, ValueError, SyntaxError, UnidentifiedImageError, Image.DecompressionBombError)
+
+
+@dataclass
+class SegmentationSet:
+    """Images with their object masks, instances and contour targets, all of one size.
+
+    Attributes:
+        images: RGB images, [N, H, W, 3], uint8.
+        masks: object (gland / lesion) vs background, [N, H, W], uint8 in {0, 1}.
+        instances: instance labels, [N, H, W], int32, 0 background, 1..k objects.
+        contours: :func:`contour_target` of each instance map, [N, H, W], uint8 in {0, 1}.
+        valid: False on zero padding added by ``resize="pad"``, [N, H, W], bool.
+        names: file stems, e.g. ``"train_12"`` or ``"ISIC_0000000"``.
+        grades: GlaS ``"benign"`` / ``"malignant"`` from Grade.csv; ``""`` otherwise.
+    """
+
+    images: np.ndarray
+    masks: np.ndarray
+    instances: np.ndarray
+    contours: np.ndarray
+    valid: np.ndarray
+    names: list[str]
+    grades: list[str]
+
+    def subset(self, idx: Sequence[int]) -> SegmentationSet:
+        """The images at positions ``idx``, in that order.
+
+        Args:
+            idx: positions into this set.
+
+        Returns:
+            A new set holding copies of the selected images.
+        """
+        ix = np.asarray(list(idx), dtype=np.int64)
+        return SegmentationSet(
+            images=self.images[ix], masks=self.masks[ix], instances=self.instances[ix],
+            contours=self.contours[ix], valid=self.valid[ix],
+            names=[self.names[i] for i in ix], grades=[self.grades[i] for i in ix],
+        )
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+@dataclass
+class PoolSplit:
+    """How the training images are used by an active-learning run.
+
+    Attributes:
+        initial: indices into the train set labelled at the start.
+        val: validation images (fully labelled, never acquired, not counted as pool).
+        pool: the unlabelled pool (initial + pool = the AL training images).
+    """
+
+    initial: list[int]
+    val: list[int]
+    pool: list[int]
+
+
+# ----------------------------------------------------------------------------- contour target
+
+
+def contour_target(mask: np.ndarray, radius: int = 3) -> np.ndarray:
+    """Contour target of DCAN: Sobel edges of a label image, dilated with a disk.
+
+    Edges between two touching instances count as contour too (the label changes there).
+
+    Args:
+        mask: instance labels or a binary mask, [H, W], integers or bool (0 = background).
+        radius: radius of the disk the edges are dilated with; 0 keeps the raw edges.
+
+    Returns:
+        The contour pixels, [H, W], bool.
+
+    Raises:
+        ValueError: ``mask`` is not 2-D or ``radius`` is negative.
+    """
+    labels = np.asarray(mask)
+    if labels.ndim != 2:
+        raise ValueError(f"contour_target needs one [H, W] mask, got shape {labels.shape}")
+    if radius < 0:
+        raise ValueError(f"contour radius must be >= 0, got {radius}")
+    edges = sobel(labels.astype(np.float64)) > 0  # [H, W]
+    if radius == 0 or not edges.any():
+        return edges
+    return ndimage.binary_dilation(edges, structure=disk(radius))
+
+
+# ----------------------------------------------------------------------------- reading files
+
+
+def _open(path: Path) -> Image.Image:
+    """Open and decode an image file, or raise DataError naming it."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.copy()
+    except _READ_ERRORS as err:
+        raise DataError(f"{path}: cannot read this image ({err}); replace the file with a valid one") from None
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """Read an image file as RGB.
+
+    Args:
+        path: image file (any format Pillow reads).
+
+    Returns:
+        The image, [H, W, 3], uint8.
+
+    Raises:
+        DataError: the file is missing, unreadable or corrupt.
+    """
+    img = _open(path)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = max(float(arr.max()), 1.0)
+        img = Image.fromarray(np.clip(arr * (255.0 / peak), 0, 255).astype(np.uint8))
+    return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+
+
+def read_labels(path: Path) -> np.ndarray:
+    """Read a label / mask image without changing its values (palette images give indices).
+
+    Args:
+        path: mask file (PNG, BMP, ...), greyscale, palette or grey-valued RGB.
+
+    Returns:
+        The label values, [H, W], int64.
+
+    Raises:
+        DataError: the file is unreadable, has colours (channels differ) or negative values.
+    """
+    img = _open(path)
+    arr = np.asarray(img)
+    if arr.ndim == 3:
+        rgb = arr[..., :3]
+        if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
+            raise DataError(f"{path}: mask has colours; save it as a single-channel label image (0 = background)")
+        arr = rgb[..., 0]
+    labels = arr.astype(np.int64)
+    if labels.size and labels.min() < 0:
+        raise DataError(f"{path}: mask has negative values ({labels.min()}); use 0 for background, 1..k for objects")
+    return labels
+
+
+# ----------------------------------------------------------------------------- resizing
+
+
+def _fit(
+    image: np.ndarray, labels: np.ndarray, size: Sequence[int], resize: str, path: Path
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bring one image and its labels to ``size`` by zero padding or resizing.
+
+    Args:
+        image: RGB image, [h, w, 3], uint8.
+        labels: instance labels, [h, w], integers >= 0.
+        size: target (H, W).
+        resize: ``"pad"`` (zero-pad bottom / right) or ``"resize"`` (bilinear image, nearest labels).
+        path: the image file, for error messages.
+
+    Returns:
+        image [H, W, 3] uint8, labels [H, W] int32, valid [H, W] bool (False on padding).
+
+    Raises:
+        DataError: ``resize="pad"`` and the image is larger than ``size``.
+        ValueError: ``resize`` is neither ``"pad"`` nor ``"resize"``.
+    """
+    (h, w), (th, tw) = image.shape[:2], (int(size[0]), int(size[1]))
+    if resize == "pad":
+        if h > th or w > tw:
+            raise DataError(
+                f"{path}: image is {h}x{w}, larger than the {th}x{tw} canvas; use resize=\"resize\" "
+                f"(data.resize: resize) or a larger data.image_size"
+            )
+        out = np.zeros((th, tw, 3), np.uint8)
+        out[:h, :w] = image
+        lab = np.zeros((th, tw), np.int32)
+        lab[:h, :w] = labels
+        valid = np.zeros((th, tw), bool)
+        valid[:h, :w] = True
+        return out, lab, valid
+    if resize != "resize":
+        raise ValueError(f"resize must be 'pad' or 'resize', got {resize!r}")
+    if (h, w) == (th, tw):
+        return image, labels.astype(np.int32), np.ones((th, tw), bool)
+    down = th < h or tw < w
+    img = sk_resize(image, (th, tw, 3), order=1, anti_aliasing=down, preserve_range=True)  # [H, W, 3]
+    lab = sk_resize(labels, (th, tw), order=0, anti_aliasing=False, preserve_range=True)  # [H, W]
+    out = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    return out, np.rint(lab).astype(np.int32), np.ones((th, tw), bool)
+
+
+# ----------------------------------------------------------------------------- assembling a set
+
+
+@dataclass
+class _Item:
+    """One image file with its label file, before loading."""
+
+    name: str
+    image: Path
+    labels: Path
+    grade: str = ""
+
+
+def _load_pair(item: _Item, to_instances: Callable[[np.ndarray, Path], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Read one image and its instance labels, checking that their sizes agree."""
+    image = read_rgb(item.image)
+    instances = to_instances(read_labels(item.labels), item.labels)
+    if instances.shape != image.shape[:2]:
+        raise DataError(
+            f"{item.labels}: mask is {instances.shape[0]}x{instances.shape[1]} but image {item.image.name} is "
+            f"{image.shape[0]}x{image.shape[1]}; masks must have the size of their image"
+        )
+    return image, instances
+
+
+def _assemble(
+    items: Sequence[_Item],
+    to_instances: Callable[[np.ndarray, Path], np.ndarray],
+    size: Sequence[int],
+    resize: str,
+    contour_radius: int,
+) -> SegmentationSet:
+    """Load, fit to ``size`` and stack the items into a :class:`SegmentationSet`."""
+    images, instances, valids = [], [], []
+    for item in items:
+        image, inst = _load_pair(item, to_instances)
+        image, inst, valid = _fit(image, inst, size, resize, item.image)
+        images.append(image)
+        instances.append(inst)
+        valids.append(valid)
+    inst_arr = np.stack(instances).astype(np.int32)  # [N, H, W]
+    contours = np.stack([contour_target(m, contour_radius) for m in inst_arr]).astype(np.uint8)  # [N, H, W]
+    return SegmentationSet(
+        images=np.stack(images), masks=(inst_arr > 0).astype(np.uint8), instances=inst_arr,
+        contours=contours, valid=np.stack(valids),
+        names=[it.name for it in items], grades=[it.grade for it in items],
+    )
+
+
+def _check_size(size: Sequence[int]) -> None:
+    if len(size) != 2 or int(size[0]) < 1 or int(size[1]) < 1:
+        raise ValueError(f"size must be (height, width) with both >= 1, got {tuple(size)}")
+
+
+def _components(labels: np.ndarray) -> np.ndarray:
+    """Connected components (8-connected) of the non-zero pixels, [H, W] int32."""
+    return connected_components(labels > 0, connectivity=2).astype(np.int32)
+
+
+# ----------------------------------------------------------------------------- GlaS
+
+
+def _missing_root(root: Path, what: str, url: str, layout: str) -> DataError:
+    return DataError(
+        f"{root}: {what} data folder not found; download it from {url} and unpack it there "
+        f"({layout}), or set data.synthetic: true to generate a look-alike set there"
+    )
+
+
+def read_glas_grades(root: Path) -> dict[str, str]:
+    """Read GlaS ``Grade.csv`` into ``{name: "benign" | "malignant"}``.
+
+    The header of the official file has spaces after the commas; names, headers and values are
+    stripped, and headers compared case-insensitively.
+
+    Args:
+        root: the GlaS folder.
+
+    Returns:
+        Grade per image stem; empty when the folder has no Grade.csv.
+
+    Raises:
+        DataError: Grade.csv lacks the ``name`` or ``grade (GlaS)`` column, or is unreadable.
+    """
+    path = Path(root) / "Grade.csv"
+    if not path.is_file():
+        return {}
+    try:
+        rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise DataError(f"{path}: cannot read it ({err}); restore the official Grade.csv") from None
+    header = [h.strip().lower() for h in rows[0]] if rows else []
+    grade_cols = [i for i, h in enumerate(header) if h.replace(" ", "").startswith("grade(glas)")]
+    if "name" not in header or not grade_cols:
+        raise DataError(f"{path}: expected columns 'name' and 'grade (GlaS)' in the header, got {rows[:1]}")
+    i_name, i_grade = header.index("name"), grade_cols[0]
+    return {
+        row[i_name].strip(): row[i_grade].strip().lower()
+        for row in rows[1:]
+        if len(row) > max(i_name, i_grade) and row[i_name].strip()
+    }
+
+
+def _glas_items(root: Path, prefix: str, grades: dict[str, str]) -> list[_Item]:
+    """The ``<prefix>_K.bmp`` files of a GlaS folder, sorted by K, with their annotations."""
+    pattern = re.compile(rf"^{prefix}_(\d+)\.bmp$", re.IGNORECASE)
+    found = sorted((int(m.group(1)), p) for p in root.iterdir() if (m := pattern.match(p.name)))
+    items = []
+    for _, path in found:
+        anno = path.with_name(f"{path.stem}_anno{path.suffix}")
+        if not anno.is_file():
+            raise DataError(f"{path}: annotation {anno.name} not found next to it; every GlaS image needs its _anno.bmp")
+        items.append(_Item(path.stem, path, anno, grades.get(path.stem, "")))
+    return items
+
+
+def _glas_instances(labels: np.ndarray, path: Path) -> np.ndarray:
+    return labels.astype(np.int32)
+
+
+def load_glas(
+    root: str | Path,
+    split: str,
+    size: Sequence[int] = (528, 784),
+    resize: str = "pad",
+    contour_radius: int = 3,
+) -> SegmentationSet:
+    """Load GlaS (Warwick-QU) from its official folder layout.
+
+    Args:
+        root: the folder holding ``train_K.bmp``, ``train_K_anno.bmp``, ``testA_K.bmp``, ... and Grade.csv.
+        split: ``"train"``, ``"test"`` (testA then testB), ``"testA"`` or ``"testB"``.
+        size: (H, W) every image is brought to.
+        resize: ``"pad"`` zero-pads bottom / right (the authors' choice); ``"resize"`` resizes
+            (images bilinear, annotations nearest).
+        contour_radius: disk radius of :func:`contour_target`.
+
+    Returns:
+        The images sorted by K, with grades from Grade.csv.
+
+    Raises:
+        DataError: missing folder, no images for the split, missing or mismatched annotation,
+            unreadable file, or an image larger than ``size`` with ``resize="pad"``.
+        ValueError: unknown split or bad size.
+    """
+    root = Path(root)
+    if split not in GLAS_SPLITS:
+        raise ValueError(f"GlaS split must be one of {', '.join(GLAS_SPLITS)}, got {split!r}")
+    _check_size(size)
+    if not root.is_dir():
+        raise _missing_root(root, "GlaS", GLAS_URL, "train_K.bmp, train_K_anno.bmp, testA_K.bmp, ..., Grade.csv")
+    grades = read_glas_grades(root)
+    items = [it for prefix in GLAS_SPLITS[split] for it in _glas_items(root, prefix, grades)]
+    if not items:
+        raise DataError(f"{root}: no GlaS {split} images ({'_K.bmp, '.join(GLAS_SPLITS[split])}_K.bmp) found; check the folder")
+    return _assemble(items, _glas_instances, size, resize, contour_radius)
+
+
+# ----------------------------------------------------------------------------- ISIC 2016
+
+
+def _isic_instances(labels: np.ndarray, path: Path) -> np.ndarray:
+    bad = np.setdiff1d(np.unique(labels), [0, 255])
+    if bad.size:
+        raise DataError(f"{path}: ISIC masks must hold only 0 and 255, found {bad[:5].tolist()}; re-export it as a 0/255 PNG")
+    return _components(labels)
+
+
+def _isic_items(root: Path, split: str) -> list[_Item]:
+    """The ISIC_XXXXXXX.jpg files of one split with their _Segmentation.png masks."""
+    part = ISIC_FOLDERS[split]
+    data = root / f"ISBI2016_ISIC_Part1_{part}_Data"
+    truth = root / f"ISBI2016_ISIC_Part1_{part}_GroundTruth"
+    for folder in (data, truth):
+        if not folder.is_dir():
+            raise DataError(f"{folder}: ISIC 2016 {split} folder not found; unpack the official Part 1 zip files into {root}")
+    pattern = re.compile(r"^ISIC_\d+\.jpe?g$", re.IGNORECASE)
+    items = []
+    for path in sorted(p for p in data.iterdir() if pattern.match(p.name)):
+        mask = truth / f"{path.stem}_Segmentation.png"
+        if not mask.is_file():
+            raise DataError(f"{path}: mask {mask.name} not found in {truth}; every image needs its _Segmentation.png")
+        items.append(_Item(path.stem, path, mask))
+    if not items:
+        raise DataError(f"{data}: no ISIC_XXXXXXX.jpg images found; check the folder")
+    return items
+
+
+def load_isic2016(
+    root: str | Path, split: str, size: Sequence[int] = (384, 512), contour_radius: int = 3
+) -> SegmentationSet:
+    """Load ISIC 2016 Part 1 (lesion segmentation) from its official folder layout.
+
+    Args:
+        root: the folder holding the four ``ISBI2016_ISIC_Part1_*`` folders.
+        split: ``"train"`` or ``"test"``.
+        size: (H, W) every image is resized to (images bilinear, masks nearest).
+        contour_radius: disk radius of :func:`contour_target`.
+
+    Returns:
+        The images sorted by name; instances are the mask's connected components; grades ``""``.
+
+    Raises:
+        DataError: missing folder, no images, missing or mismatched mask, unreadable file, or a
+            mask with values other than 0 and 255.
+        ValueError: unknown split or bad size.
+    """
+    root = Path(root)
+    if split not in ISIC_FOLDERS:
+        raise ValueError(f"ISIC split must be 'train' or 'test', got {split!r}")
+    _check_size(size)
+    if not root.is_dir():
+        raise _missing_root(
+            root, "ISIC 2016", ISIC_URL,
+            "ISBI2016_ISIC_Part1_Training_Data/, ..._Training_GroundTruth/, ..._Test_Data/, ..._Test_GroundTruth/",
+        )
+    return _assemble(_isic_items(root, split), _isic_instances, size, "resize", contour_radius)
+
+
+# ----------------------------------------------------------------------------- user folder
+
+
+def _folder_instances(labels: np.ndarray, path: Path) -> np.ndarray:
+    """Several non-zero values are instance ids; a single one marks a binary mask."""
+    values = np.unique(labels)
+    if values[values > 0].size > 1:
+        return labels.astype(np.int32)
+    return _components(labels)
+
+
+def _folder_items(root: Path, split: str) -> list[_Item]:
+    """The images of ``root/split/images`` with their masks from ``root/split/masks``."""
+    images, masks = root / split / "images", root / split / "masks"
+    if not images.is_dir():
+        raise DataError(f"{images}: folder not found; put the {split} images there and their masks in {masks}")
+    paths = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise DataError(f"{images}: no images ({', '.join(IMAGE_SUFFIXES)}) found; add the {split} images")
+    items = []
+    for path in paths:
+        mask = masks / f"{path.stem}.png"
+        if not mask.is_file():
+            raise DataError(f"{path}: mask {mask} not found; every image needs a PNG mask with the same name")
+        items.append(_Item(path.stem, path, mask))
+    return items
+
+
+def load_folder(
+    root: str | Path, split: str, size: Sequence[int], resize: str = "resize", contour_radius: int = 3
+) -> SegmentationSet:
+    """Load a user's own images and masks (layout in the module docstring).
+
+    Args:
+        root: folder with ``train/images``, ``train/masks``, ``test/images``, ``test/masks``.
+        split: ``"train"`` or ``"test"``.
+        size: (H, W) every image is brought to.
+        resize: ``"resize"`` (bilinear images, nearest masks) or ``"pad"`` (zero padding).
+        contour_radius: disk radius of :func:`contour_target`.
+
+    Returns:
+        The images sorted by file name; grades ``""``.
+
+    Raises:
+        DataError: missing folder, no images, missing or mismatched mask, unreadable file,
+            negative or colour mask values.
+        ValueError: unknown split or bad size.
+    """
+    root = Path(root)
+    if split not in ("train", "test"):
+        raise ValueError(f"folder split must be 'train' or 'test', got {split!r}")
+    _check_size(size)
+    if not root.is_dir():
+        raise DataError(f"{root}: data folder not found; create it with train/images, train/masks, test/images, test/masks")
+    return _assemble(_folder_items(root, split), _folder_instances, size, resize, contour_radius)
+
+
+# ----------------------------------------------------------------------------- from a config
+
+
+def _generate_synthetic(cfg: RunConfig, root: Path) -> None:
+    """Write a synthetic set at ``root`` atomically (safe when several processes race)."""
+    makers = {"glas": synthetic.make_glas_like, "isic": synthetic.make_isic_like}
+    d = cfg.data
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = root.parent / f".{root.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        makers[d.dataset](tmp, d.synthetic_n_train, d.synthetic_n_test, tuple(d.synthetic_size), seed=0)
+        os.rename(tmp, root)
+    except OSError:
+        if not root.is_dir():
+            raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_dataset(cfg: RunConfig, split: str) -> SegmentationSet:
+    """Load the dataset a run config names, generating the synthetic set when asked to.
+
+    Args:
+        cfg: the run config (``data.dataset``, ``data.root``, ``data.image_size``, ...).
+        split: ``"train"`` or ``"test"`` (GlaS also ``"testA"`` / ``"testB"``).
+
+    Returns:
+        The split; test splits are cut to the first ``data.max_test`` images when that is > 0.
+
+    Raises:
+        DataError: the data folder is missing (and ``data.synthetic`` is off or the dataset is
+            ``folder``) or any file in it is bad.
+    """
+    d, root = cfg.data, cfg.data_root()
+    if not root.exists() and d.synthetic:
+        if d.dataset == "folder":
+            raise DataError(f"{root}: data folder not found; data.synthetic only works for glas and isic, "
+                            "point data.root at your images or switch data.dataset")
+        _generate_synthetic(cfg, root)
+    size = tuple(d.image_size)
+    if d.dataset == "glas":
+        data = load_glas(root, split, size, d.resize, d.contour_radius)
+    elif d.dataset == "isic":
+        data = load_isic2016(root, split, size, d.contour_radius)
+    else:
+        data = load_folder(root, split, size, d.resize, d.contour_radius)
+    if split != "train" and d.max_test > 0 and len(data) > d.max_test:
+        data = data.subset(range(d.max_test))
+    return data
+
+
+# ----------------------------------------------------------------------------- pool split
+
+
+def _interleave(groups: list[list[int]], rng: np.random.Generator) -> list[int]:
+    """Round-robin over the groups (in a random group order) until all are exhausted."""
+    order = rng.permutation(len(groups))
+    seq = []
+    for k in range(max(len(g) for g in groups)):
+        seq.extend(groups[g][k] for g in order if k < len(groups[g]))
+    return seq
+
+
+def _grade_groups(perm: np.ndarray, grades: Sequence[str] | None) -> list[list[int]]:
+    """Indices (in permuted order) grouped by grade; one group without usable grades."""
+    if grades is None:
+        return [perm.tolist()]
+    keys = [str(g).strip().lower() for g in grades]
+    if not {"benign", "malignant"} <= set(keys):
+        return [perm.tolist()]
+    names = sorted(set(keys))
+    return [[int(i) for i in perm if keys[i] == name] for name in names]
+
+
+def split_pool(
+    n_images: int, n_initial: int, n_val: int, seed: int, grades: Sequence[str] | None = None
+) -> PoolSplit:
+    """Draw the initial labelled set, the validation set and the pool from the training images.
+
+    With grades holding both ``"benign"`` and ``"malignant"``, the initial and the validation
+    sets alternate between grades (balanced as far as the counts allow; the authors used 5 benign
+    + 5 malignant initial images).
+
+    Args:
+        n_images: number of training images.
+        n_initial: images labelled at the start.
+        n_val: validation images.
+        seed: seed of the numpy Generator (same seed, same split).
+        grades: optional grade per training image.
+
+    Returns:
+        Disjoint, sorted index lists covering ``range(n_images)``.
+
+    Raises:
+        ConfigError: the counts leave no pool, or are negative.
+        ValueError: ``grades`` does not have one entry per image.
+    """
+    if n_initial < 1 or n_val < 0:
+        raise ConfigError(f"need n_initial >= 1 and n_val >= 0, got n_initial={n_initial}, n_val={n_val}")
+    if n_initial + n_val >= n_images:
+        raise ConfigError(
+            f"n_initial ({n_initial}) + n_val ({n_val}) must be < the {n_images} training images to leave a "
+            f"pool; lower data.n_initial / data.n_val or add images"
+        )
+    if grades is not None and len(grades) != n_images:
+        raise ValueError(f"grades has {len(grades)} entries for {n_images} images")
+    rng = np.random.default_rng(seed)
+    groups = _grade_groups(rng.permutation(n_images), grades)
+    initial = _interleave(groups, rng)[:n_initial]
+    chosen = set(initial)
+    rest = [[i for i in g if i not in chosen] for g in groups]
+    val = _interleave(rest, rng)[:n_val] if n_val else []
+    taken = set(initial) | set(val)
+    pool = [i for i in range(n_images) if i not in taken]
+    return PoolSplit(initial=sorted(initial), val=sorted(val), pool=pool)

@@ -1,0 +1,236 @@
+"""Region search of Alg. 2: window sums of pixel scores and greedy non-overlapping selection.
+
+A region is a ``size`` x ``size`` window placed every ``stride`` pixels; when the image side is not
+a multiple of the stride away from the window size, one more row (column) of windows is aligned
+with the bottom (right) edge, so every pixel is covered by some window. The score of a window is the
+sum of its pixel scores (the convolution of Alg. 2), computed exactly in float64 from cumulative
+sums. :func:`select_regions` takes the best window over all images, removes every window of the
+same image that overlaps it, and repeats: unlike the authors' code, which let chosen windows
+overlap and OR-merged them, no pixel of the labelling budget is counted twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+# Images per chunk of the float64 cumulative sums (bounds the extra memory of region_scores).
+_CHUNK = 8
+
+
+@dataclass(frozen=True)
+class Region:
+    """A rectangular window of one pool image, in pixels.
+
+    Attributes:
+        image: index of the image in the pool (axis N).
+        top: first row.
+        left: first column.
+        height: rows covered.
+        width: columns covered.
+    """
+
+    image: int
+    top: int
+    left: int
+    height: int
+    width: int
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """``(rows, columns)`` slices selecting the region in an ``[H, W]`` array."""
+        return slice(self.top, self.top + self.height), slice(self.left, self.left + self.width)
+
+    @property
+    def area(self) -> int:
+        """Number of pixels covered."""
+        return self.height * self.width
+
+    def overlaps(self, other: Region) -> bool:
+        """Whether the two regions share at least one pixel."""
+        return (self.image == other.image
+                and self.top < other.top + other.height and other.top < self.top + self.height
+                and self.left < other.left + other.width and other.left < self.left + self.width)
+
+
+def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
+    """``(height, width)`` of a square side or a pair, validated >= 1."""
+    pair = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
+    if len(pair) != 2 or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in pair):
+        raise ValueError(f"region size must be an integer >= 1 or a (height, width) pair, got {size!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _axis_origins(length: int, size: int, stride: int) -> list[int]:
+    starts = list(range(0, length - size + 1, stride))
+    if starts[-1] != length - size:
+        starts.append(length - size)  # last window flush with the edge
+    return starts
+
+
+def region_origins(height: int, width: int, size: int | tuple[int, int],
+                   stride: int) -> tuple[list[int], list[int]]:
+    """Top rows and left columns of the windows covering an image.
+
+    Args:
+        height: image rows H.
+        width: image columns W.
+        size: window side, or ``(height, width)``.
+        stride: step between windows, pixels (>= 1).
+
+    Returns:
+        ``(tops, lefts)``: ``0, stride, 2*stride, ...`` plus ``H - size`` (``W - size``) when the
+        last regular window does not reach the edge.
+
+    Raises:
+        ValueError: when the window is larger than the image or ``size``/``stride`` < 1.
+    """
+    h, w = _pair(size)
+    if not isinstance(stride, (int, np.integer)) or stride < 1:
+        raise ValueError(f"stride must be an integer >= 1, got {stride!r}")
+    if h > height or w > width:
+        raise ValueError(f"region {h}x{w} is larger than the images ({height}x{width}); "
+                         "use a smaller region size")
+    return _axis_origins(height, h, int(stride)), _axis_origins(width, w, int(stride))
+
+
+def _as_scores(scores: Tensor | np.ndarray) -> Tensor:
+    scores = torch.as_tensor(scores)
+    if scores.ndim != 3:
+        raise ValueError(f"scores must be [N, H, W], got shape {tuple(scores.shape)}")
+    if scores.dtype == torch.bool:
+        scores = scores.to(torch.uint8)
+    if scores.is_floating_point() and not bool(torch.isfinite(scores).all()):
+        raise ValueError("scores contain NaN or infinity; check the model's predictions")
+    return scores
+
+
+def _window_sums(x: Tensor, h: int, w: int, tops: Tensor, lefts: Tensor) -> Tensor:
+    """Exact window sums of ``x`` ``[n, H, W]`` at the given origins -> ``[n, nh, nw]`` float64."""
+    rows = x.cumsum(1, dtype=torch.float64)  # [n, H, W], rows[:, r] = sum of rows 0..r
+    upper = rows[:, tops + h - 1]  # [n, nh, W]
+    lower = rows[:, (tops - 1).clamp_min(0)] * (tops > 0)[None, :, None]  # [n, nh, W]
+    cols = (upper - lower).cumsum(2)  # [n, nh, W], band sums of columns 0..c
+    right = cols[:, :, lefts + w - 1]  # [n, nh, nw]
+    left = cols[:, :, (lefts - 1).clamp_min(0)] * (lefts > 0)[None, None, :]  # [n, nh, nw]
+    return right - left
+
+
+def region_scores(scores: Tensor | np.ndarray, size: int | tuple[int, int], stride: int) -> Tensor:
+    """Sum of pixel scores in every window (the strided convolution of Alg. 2).
+
+    Args:
+        scores: per-pixel scores, ``[N, H, W]``, finite.
+        size: window side, or ``(height, width)``.
+        stride: step between windows, pixels.
+
+    Returns:
+        Window sums ``[N, nh, nw]``, float64; entry ``[i, a, b]`` is the window of image ``i`` at
+        ``(tops[a], lefts[b])`` of :func:`region_origins`.
+
+    Raises:
+        ValueError: malformed ``scores``, window larger than the image, or ``size``/``stride`` < 1.
+    """
+    scores = _as_scores(scores)
+    n, height, width = scores.shape
+    tops, lefts = region_origins(height, width, size, stride)
+    h, w = _pair(size)
+    tops_t, lefts_t = torch.tensor(tops), torch.tensor(lefts)
+    chunks = [_window_sums(scores[i:i + _CHUNK], h, w, tops_t, lefts_t) for i in range(0, n, _CHUNK)]
+    if not chunks:
+        return torch.zeros((0, len(tops), len(lefts)), dtype=torch.float64)
+    return torch.cat(chunks)  # [N, nh, nw]
+
+
+def _as_mask(labelled: Tensor | np.ndarray, shape: torch.Size) -> Tensor:
+    mask = torch.as_tensor(labelled)
+    if mask.dtype != torch.bool:
+        raise ValueError(f"labelled must be a bool mask (True = labelled), got dtype {mask.dtype}")
+    if mask.shape != shape:
+        raise ValueError(f"labelled {tuple(mask.shape)} must have the shape of scores {tuple(shape)}")
+    return mask
+
+
+def _greedy(value: np.ndarray, tops: list[int], lefts: list[int], h: int, w: int,
+            m: int) -> list[Region]:
+    """Repeatedly take the best window and drop the windows of its image that overlap it.
+
+    ``value`` ``[N, nh, nw]`` holds window scores, ``-inf`` for windows that may not be chosen; it
+    is modified in place. ``np.argmax`` returns the first maximum, so ties go to the lowest
+    (image, top, left).
+    """
+    tops_a, lefts_a = np.asarray(tops), np.asarray(lefts)
+    chosen: list[Region] = []
+    while len(chosen) < m:
+        flat = int(np.argmax(value))
+        if value.flat[flat] == -np.inf:
+            break  # nothing left to choose
+        i, a, b = np.unravel_index(flat, value.shape)
+        chosen.append(Region(int(i), tops[a], lefts[b], h, w))
+        rows = np.abs(tops_a - tops[a]) < h  # [nh] windows sharing rows with the chosen one
+        cols = np.abs(lefts_a - lefts[b]) < w  # [nw]
+        value[i][np.ix_(rows, cols)] = -np.inf
+    return chosen
+
+
+def select_regions(scores: Tensor | np.ndarray, size: int | tuple[int, int], stride: int, m: int,
+                   labelled: Tensor | np.ndarray | None = None) -> list[Region]:
+    """The ``m`` most uncertain non-overlapping windows over all pool images (Alg. 2).
+
+    Already-labelled pixels score 0; windows made only of labelled pixels are never chosen. The
+    best window over all images is taken first, then the best window overlapping none chosen so
+    far, and so on. Ties go to the lowest (image, top, left).
+
+    Args:
+        scores: per-pixel scores, ``[N, H, W]``, finite (>= 0 for every acquisition function).
+        size: window side, or ``(height, width)``.
+        stride: step between windows, pixels.
+        m: number of regions wanted (>= 0); fewer are returned when fewer fit.
+        labelled: ``True`` where a pixel is already labelled, bool ``[N, H, W]``; ``None`` = none.
+
+    Returns:
+        Up to ``m`` :class:`Region` objects, best first, pairwise disjoint.
+
+    Raises:
+        ValueError: malformed ``scores``/``labelled``, window larger than the image, ``m`` < 0.
+    """
+    if not isinstance(m, (int, np.integer)) or m < 0:
+        raise ValueError(f"m (regions to select) must be an integer >= 0, got {m!r}")
+    scores = _as_scores(scores)
+    open_windows = None
+    if labelled is not None:
+        mask = _as_mask(labelled, scores.shape)
+        scores = scores.masked_fill(mask, 0)  # [N, H, W]
+        open_windows = region_scores(~mask, size, stride).numpy() > 0  # [N, nh, nw] any unlabelled
+    sums = region_scores(scores, size, stride).numpy()  # [N, nh, nw]
+    if open_windows is not None:
+        sums[~open_windows] = -np.inf
+    tops, lefts = region_origins(scores.shape[1], scores.shape[2], size, stride)
+    h, w = _pair(size)
+    return _greedy(sums, tops, lefts, h, w, int(m))
+
+
+def regions_mask(regions: list[Region], shape: tuple[int, int, int]) -> np.ndarray:
+    """Pixels covered by ``regions`` as a mask.
+
+    Args:
+        regions: regions of a pool of ``shape[0]`` images.
+        shape: ``(N, H, W)`` of the pool.
+
+    Returns:
+        Bool ``[N, H, W]``, ``True`` inside any region.
+
+    Raises:
+        ValueError: when a region lies outside the pool.
+    """
+    n, height, width = shape
+    mask = np.zeros((n, height, width), dtype=bool)
+    for r in regions:
+        inside = 0 <= r.image < n and r.top >= 0 and r.left >= 0
+        if not (inside and r.top + r.height <= height and r.left + r.width <= width):
+            raise ValueError(f"{r} lies outside a pool of shape {tuple(shape)}")
+        mask[(r.image, *r.slices)] = True
+    return mask

@@ -1,0 +1,228 @@
+"""Run records: atomic files, reading a sweep back, and Table 1.
+
+Every AL run writes ``steps.jsonl`` (one JSON record per acquisition step) in its output folder.
+Figure notebooks read only these files (through :func:`load_records`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# Columns of the per-step table every figure is drawn from.
+METRIC_COLUMNS = (
+    "f1", "object_dice", "object_hausdorff", "dice", "jaccard",
+    "nll", "ece", "brier", "reliability", "resolution", "uncertainty",
+)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename).
+
+    Args:
+        path: destination; its folder is created when missing.
+        data: the bytes to write.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True, default=_jsonable) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a JSON record")
+
+
+def git_commit(repo: str | Path | None = None) -> str:
+    """The current git commit of the project (``"unknown"`` outside a git checkout)."""
+    where = Path(repo) if repo else Path(__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def write_records(run_dir: str | Path, records: Sequence[dict[str, Any]]) -> Path:
+    """Write all step records of a run as ``run_dir/steps.jsonl`` (atomic rewrite).
+
+    Args:
+        run_dir: the run's output folder.
+        records: one mapping per finished step, in step order.
+
+    Returns:
+        The path written.
+    """
+    path = Path(run_dir) / "steps.jsonl"
+    lines = [json.dumps(r, sort_keys=True, default=_jsonable) for r in records]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return path
+
+
+def read_records(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Read ``run_dir/steps.jsonl`` (empty list when the run has no finished step)."""
+    path = Path(run_dir) / "steps.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def load_records(results_dir: str | Path) -> pd.DataFrame:
+    """All step records under ``results_dir`` (searched recursively) as one table.
+
+    Args:
+        results_dir: a run folder, a sweep's ``results/`` folder, or a sweep folder.
+
+    Returns:
+        One row per (run, step) with columns run, strategy, acquisition, seed, step,
+        labelled_fraction, reference and the metric columns; scalar fields only.
+    """
+    rows = []
+    for path in sorted(Path(results_dir).rglob("steps.jsonl")):
+        for rec in read_records(path.parent):
+            row = {k: v for k, v in rec.items() if not isinstance(v, (dict, list))}
+            row["run"] = str(path.parent.relative_to(results_dir)) if path.parent != Path(results_dir) else "."
+            rows.append(row)
+    columns = ["run", "strategy", "acquisition", "seed", "step", "labelled_fraction", "reference"]
+    if not rows:
+        return pd.DataFrame(columns=columns + list(METRIC_COLUMNS))
+    df = pd.DataFrame(rows)
+    return df.sort_values(["strategy", "acquisition", "seed", "step"]).reset_index(drop=True)
+
+
+def pixels_to_reach(fractions: Sequence[float], scores: Sequence[float], target: float) -> float:
+    """First labelled-pixel fraction at which ``scores`` reaches ``target``.
+
+    Args:
+        fractions: labelled fraction at each step, [S], non-decreasing, in [0, 1].
+        scores: metric at each step, [S] (higher is better).
+        target: the score to reach.
+
+    Returns:
+        The fraction of the first step with ``score >= target``; NaN when never reached.
+
+    Raises:
+        ValueError: the two sequences differ in length or fractions decrease.
+    """
+    f = np.asarray(fractions, dtype=float)
+    s = np.asarray(scores, dtype=float)
+    if f.shape != s.shape or f.ndim != 1:
+        raise ValueError(f"fractions and scores must be 1-D of equal length, got {f.shape} and {s.shape}")
+    if np.any(np.diff(f) < -1e-12):
+        raise ValueError("fractions must be non-decreasing (one run's steps in order)")
+    hit = np.flatnonzero(s >= target)
+    return float(f[hit[0]]) if hit.size else math.nan
+
+
+def table1(
+    df: pd.DataFrame,
+    targets: dict[str, Sequence[float]],
+    relative_target: float | None = None,
+) -> pd.DataFrame:
+    """Table 1: % of pixels needed to reach each target, mean and std over seeds.
+
+    Args:
+        df: records from :func:`load_records` (AL runs; rows with ``reference`` true are the
+            full-training-data runs and only serve relative targets).
+        targets: metric name -> absolute targets in [0, 1].
+        relative_target: also report reaching this fraction of the full-data score (mean over
+            reference seeds) for each metric in ``targets``; None to skip.
+
+    Returns:
+        One row per (metric, target, strategy, acquisition) with columns mean_pct and std_pct
+        (percent of pool pixels, over the seeds that reached it), reached and seeds.
+    """
+    is_ref = df.get("reference", pd.Series(False, index=df.index)).fillna(False).astype(bool)
+    runs, refs = df[~is_ref], df[is_ref]
+    rows = []
+    for metric, values in targets.items():
+        goals = [(f"{v:g}", float(v)) for v in values]
+        if relative_target is not None and metric in refs and len(refs):
+            full = float(refs[metric].mean())
+            goals.append((f"{relative_target:.0%} of full ({relative_target * full:.3f})", relative_target * full))
+        for label, goal in goals:
+            rows.extend(_table_rows(runs, metric, label, goal))
+    return pd.DataFrame(rows)
+
+
+def _table_rows(runs: pd.DataFrame, metric: str, label: str, goal: float) -> list[dict[str, Any]]:
+    rows = []
+    for (strategy, acquisition), group in runs.groupby(["strategy", "acquisition"], sort=True):
+        needed = [
+            pixels_to_reach(g["labelled_fraction"], g[metric], goal)
+            for _, g in group.sort_values("step").groupby("seed")
+        ]
+        got = np.array([n for n in needed if not math.isnan(n)]) * 100.0
+        rows.append({
+            "metric": metric, "target": label, "strategy": strategy, "acquisition": acquisition,
+            "mean_pct": float(got.mean()) if got.size else math.nan,
+            "std_pct": float(got.std()) if got.size else math.nan,
+            "reached": int(got.size), "seeds": len(needed),
+        })
+    return rows
+
+
+def table1_markdown(table: pd.DataFrame) -> str:
+    """Render :func:`table1` like the paper: rows metric/target, columns acquisition, full (region)."""
+    lines = ["| metric | target | " + " | ".join(_ACQ) + " |", "|---|---|" + "---|" * len(_ACQ)]
+    for (metric, target), group in table.groupby(["metric", "target"], sort=False):
+        cells = [_cell(group, acq) for acq in _ACQ]
+        lines.append(f"| {metric} | {target} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Cells: % labelled pixels to reach the target, full image (region), mean ± std over "
+                 "seeds; `–` never reached; `k/n` when only k of n seeds reached it.")
+    return "\n".join(lines) + "\n"
+
+
+_ACQ = ("random", "varratio", "entropy", "bald")
+
+
+def _cell(group: pd.DataFrame, acquisition: str) -> str:
+    parts = []
+    for strategy in ("full", "region"):
+        row = group[(group.strategy == strategy) & (group.acquisition == acquisition)]
+        parts.append(_fmt(row.iloc[0]) if len(row) else "")
+    full, region = parts
+    return f"{full} ({region})" if region else full
+
+
+def _fmt(row: pd.Series) -> str:
+    if row["reached"] == 0:
+        return "–"
+    text = f"{row['mean_pct']:.1f} ± {row['std_pct']:.1f}"
+    return text if row["reached"] == row["seeds"] else f"{text} [{row['reached']}/{row['seeds']}]"

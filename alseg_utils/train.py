@@ -1,0 +1,417 @@
+"""Training from scratch on (partially) labelled images: loss of Eq. 9, augmentation, restarts.
+
+Label maps are uint8 with ``255 = not labelled``; those pixels are ignored by every loss, so only
+human-labelled pixels are back-propagated (region acquisition leaves most of an image at 255).
+
+Eq. 9 is ``L = lambda * psi(theta) + w * L_aux + L_e``. :func:`dcan_loss` returns ``w * L_aux + L_e``
+(cross-entropy of the fused object and contour outputs, plus ``w`` times the cross-entropy of every
+side output). The L2 term is left to the optimiser: Adam's ``weight_decay=lambda`` adds
+``lambda * theta`` to each gradient, which is exactly the gradient of ``lambda * ||theta||^2 / 2``
+(TensorFlow's ``l2_loss``, what the authors used). As in TF-slim, it applies to convolution weights
+only, not to biases or batch-norm parameters.
+
+Optimiser: Adam with ``lr * lr_decay_rate ** (iteration / lr_decay_steps)`` (exponential decay).
+The auxiliary weight follows ``w = aux_weight * aux_decay ** floor(iteration / aux_decay_every)``
+(:func:`aux_weight_at`; the authors used 0.1 ** floor(epoch / 300)).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from alseg_utils.config import ModelConfig, TrainConfig
+from alseg_utils.errors import RunStateError
+from alseg_utils.model import DCAN, DCANOutput, build_model
+
+IGNORE = 255  # label value of pixels nobody labelled
+
+
+@dataclass
+class LabelledSet:
+    """Images with (possibly partial) object and contour label maps.
+
+    Attributes:
+        images: RGB images, [N, H, W, 3], uint8.
+        labels: object labels, [N, H, W], uint8 in {0, 1, 255}; 255 = not labelled (ignored).
+        contours: contour labels, [N, H, W], uint8 in {0, 1, 255}.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    contours: np.ndarray
+
+    def __post_init__(self) -> None:
+        n, h, w = self.labels.shape[:3] if self.labels.ndim == 3 else (-1, -1, -1)
+        if self.images.ndim != 4 or self.images.shape[3] != 3 or self.images.shape[:3] != (n, h, w):
+            raise ValueError(
+                f"LabelledSet: images {self.images.shape} must be [N, H, W, 3] and labels "
+                f"{self.labels.shape} [N, H, W] with the same N, H, W"
+            )
+        if self.contours.shape != self.labels.shape:
+            raise ValueError(f"LabelledSet: contours {self.contours.shape} must match labels {self.labels.shape}")
+        for name in ("images", "labels", "contours"):
+            if getattr(self, name).dtype != np.uint8:
+                raise ValueError(f"LabelledSet: {name} must be uint8, got {getattr(self, name).dtype}")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+@dataclass
+class TrainResult:
+    """One trained model and how it got there."""
+
+    model: DCAN
+    val_loss: float
+    seed: int
+    losses: list[float] = field(default_factory=list)  # training loss (Eq. 9 without L2) per iteration
+
+
+def resolve_device(name: str) -> torch.device:
+    """Turn ``"auto" | "cpu" | "cuda"`` into a device.
+
+    Args:
+        name: ``"auto"`` picks CUDA when available, else the CPU.
+
+    Returns:
+        The device.
+
+    Raises:
+        ValueError: unknown name, or ``"cuda"`` without a CUDA device.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("train.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {name!r}")
+    return torch.device(name)
+
+
+def aux_weight_at(iteration: int, cfg: TrainConfig) -> float:
+    """Weight ``w`` of the auxiliary losses (Eq. 9) at an iteration.
+
+    Args:
+        iteration: optimizer step, starting at 0.
+        cfg: ``aux_weight * aux_decay ** floor(iteration / aux_decay_every)``.
+
+    Returns:
+        The weight.
+    """
+    return float(cfg.aux_weight * cfg.aux_decay ** (iteration // cfg.aux_decay_every))
+
+
+def masked_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
+    """Mean cross-entropy over labelled pixels; 0 (not NaN) when no pixel is labelled.
+
+    Args:
+        logits: [B, C, H, W], any real values.
+        target: [B, H, W], long, class index or 255 (ignored: contributes no loss, no gradient).
+
+    Returns:
+        Scalar tensor (float32).
+    """
+    total = F.cross_entropy(logits.float(), target, ignore_index=IGNORE, reduction="sum")
+    count = (target != IGNORE).sum().clamp_min(1)
+    return total / count
+
+
+def dcan_loss(out: DCANOutput, labels: Tensor, contours: Tensor, aux_weight: float) -> Tensor:
+    """Eq. 9 without the L2 term (handled by Adam's ``weight_decay``; see the module docstring).
+
+    Args:
+        out: model output; every tensor [B, 2, H, W] logits.
+        labels: object targets, [B, H, W], long in {0, 1, 255}.
+        contours: contour targets, [B, H, W], long in {0, 1, 255}.
+        aux_weight: ``w``, weight of the summed side-output losses.
+
+    Returns:
+        Scalar: CE(fused object) + CE(fused contour) + w * sum over side outputs of both CEs.
+    """
+    final = masked_cross_entropy(out.object, labels) + masked_cross_entropy(out.contour, contours)
+    aux = sum(masked_cross_entropy(o, labels) for o in out.aux_object)
+    aux = aux + sum(masked_cross_entropy(c, contours) for c in out.aux_contour)
+    return final + aux_weight * aux
+
+
+def _random_crop(images: Tensor, targets: Tensor, size: list[int], generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Crop every sample at its own random offset (the same window for image and targets).
+
+    Args:
+        images: [B, 3, H, W], float.
+        targets: [B, K, H, W], any dtype (label maps).
+        size: [h, w] of the crop; empty list = no crop.
+        generator: CPU generator for the offsets.
+
+    Returns:
+        Cropped images [B, 3, h, w] and targets [B, K, h, w].
+
+    Raises:
+        ValueError: the crop is larger than the images.
+    """
+    if not size:
+        return images, targets
+    (h, w), (H, W) = size, images.shape[-2:]
+    if h > H or w > W:
+        raise ValueError(f"train.crop_size {size} is larger than the training images ({H}x{W}); use a smaller crop")
+    tops = torch.randint(0, H - h + 1, (len(images),), generator=generator).tolist()
+    lefts = torch.randint(0, W - w + 1, (len(images),), generator=generator).tolist()
+    images = torch.stack([im[:, t : t + h, l : l + w] for im, t, l in zip(images, tops, lefts)])
+    targets = torch.stack([tg[:, t : t + h, l : l + w] for tg, t, l in zip(targets, tops, lefts)])
+    return images, targets
+
+
+def _random_flips(images: Tensor, targets: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Flip each sample left-right and up-down, each with probability 1/2 (images and targets alike)."""
+    for dim in (-1, -2):
+        flip = (torch.rand(len(images), generator=generator) < 0.5).to(images.device)  # [B]
+        images = torch.where(flip[:, None, None, None], images.flip(dim), images)
+        targets = torch.where(flip[:, None, None, None], targets.flip(dim), targets)
+    return images, targets
+
+
+def rotate_batch(images: Tensor, targets: Tensor, degrees: Tensor, image_mode: str = "bilinear") -> tuple[Tensor, Tensor]:
+    """Rotate every sample about its centre; pixels rotated in from outside become ignored.
+
+    Args:
+        images: [B, C, H, W], float; outside pixels become 0 (like the zero padding of GlaS).
+        targets: [B, K, H, W], integer label maps; resampled with nearest neighbour.
+        degrees: [B], angle of each sample, degrees.
+        image_mode: ``"bilinear"`` (training) or ``"nearest"`` for the images.
+
+    Returns:
+        Rotated images [B, C, H, W] and targets [B, K, H, W] (same dtype, 255 outside the image).
+    """
+    B, _, H, W = images.shape
+    a = degrees.to(images.device, torch.float32) * (math.pi / 180.0)  # [B]
+    c, s, zero = torch.cos(a), torch.sin(a), torch.zeros_like(a)
+    theta = torch.stack([torch.stack([c, -s * H / W, zero], 1), torch.stack([s * W / H, c, zero], 1)], 1)  # [B, 2, 3]
+    grid = F.affine_grid(theta, [B, 1, H, W], align_corners=False)  # [B, H, W, 2]
+    images = F.grid_sample(images, grid, mode=image_mode, padding_mode="zeros", align_corners=False)
+    ones = torch.ones_like(targets[:, :1], dtype=torch.float32)  # [B, 1, H, W]
+    warped = F.grid_sample(torch.cat([targets.float(), ones], 1), grid, mode="nearest", align_corners=False)
+    inside = warped[:, -1:] > 0.5  # [B, 1, H, W]
+    targets = torch.where(inside, warped[:, :-1], float(IGNORE)).round().to(targets.dtype)
+    return images, targets
+
+
+def augment_batch(
+    images: Tensor, targets: Tensor, cfg: TrainConfig, generator: torch.Generator, image_mode: str = "bilinear"
+) -> tuple[Tensor, Tensor]:
+    """Random crop, flips, brightness and rotation, applied identically to images and label maps.
+
+    Args:
+        images: [B, 3, H, W], float in [0, 1].
+        targets: [B, K, H, W], integer label maps (object, contour) in {0, 1, 255}.
+        cfg: ``crop_size``, ``flips``, ``brightness`` (max additive shift), ``rotation`` (max degrees).
+        generator: CPU generator; the only source of randomness here.
+        image_mode: interpolation of the images under rotation (targets are always nearest).
+
+    Returns:
+        Augmented images [B, 3, h, w] in [0, 1] and targets [B, K, h, w] (255 where rotated in).
+    """
+    images, targets = _random_crop(images, targets, cfg.crop_size, generator)
+    if cfg.flips:
+        images, targets = _random_flips(images, targets, generator)
+    if cfg.brightness > 0:
+        shift = (torch.rand(len(images), generator=generator) * 2 - 1) * cfg.brightness  # [B]
+        images = (images + shift.to(images.device)[:, None, None, None]).clamp(0, 1)
+    if cfg.rotation > 0:
+        degrees = (torch.rand(len(images), generator=generator) * 2 - 1) * cfg.rotation  # [B]
+        images, targets = rotate_batch(images, targets, degrees, image_mode)
+    return images, targets
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.LambdaLR]:
+    """Adam with L2 on convolution weights and per-iteration exponential learning-rate decay.
+
+    Args:
+        model: the network.
+        cfg: ``learning_rate``, ``weight_decay`` (lambda of Eq. 9), ``lr_decay_rate``, ``lr_decay_steps``.
+
+    Returns:
+        The optimizer and a scheduler to step once per iteration.
+    """
+    decay = [p for p in model.parameters() if p.ndim > 1]  # conv / deconv weights
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases, batch-norm
+    optimizer = torch.optim.Adam(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.learning_rate,
+    )
+    rate, steps = cfg.lr_decay_rate, cfg.lr_decay_steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: rate ** (it / steps))
+    return optimizer, scheduler
+
+
+def _amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
+    """bfloat16 on CUDA devices that support it, else float16; None (fp32) on the CPU or when off."""
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _batch_indices(n: int, batch_size: int, iterations: int, generator: torch.Generator) -> Tensor:
+    """Image indices of every batch: consecutive shuffled epochs, [iterations, batch_size]."""
+    epochs = math.ceil(iterations * batch_size / n)
+    order = torch.cat([torch.randperm(n, generator=generator) for _ in range(epochs)])
+    return order[: iterations * batch_size].view(iterations, batch_size)
+
+
+def _set_to_device(data: LabelledSet, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Images [N, 3, H, W] and stacked targets [N, 2, H, W] (object, contour), uint8 on ``device``."""
+    images = torch.from_numpy(np.ascontiguousarray(data.images)).to(device).permute(0, 3, 1, 2)
+    targets = torch.from_numpy(np.stack([data.labels, data.contours], 1)).to(device)
+    return images, targets
+
+
+def train_step(
+    model: DCAN,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    images: Tensor,
+    targets: Tensor,
+    aux_weight: float,
+    amp_dtype: torch.dtype | None = None,
+) -> Tensor:
+    """One optimizer step on an (augmented) batch.
+
+    Args:
+        model: the network, in training mode.
+        optimizer: its optimizer.
+        scaler: gradient scaler (enabled only for float16 autocast).
+        images: [B, 3, H, W], float in [0, 1], on the model's device.
+        targets: [B, 2, H, W], integer (object, contour) in {0, 1, 255}.
+        aux_weight: ``w`` of Eq. 9 at this iteration.
+        amp_dtype: autocast dtype on CUDA, None for fp32.
+
+    Returns:
+        The loss (detached scalar tensor, still on the device).
+    """
+    with torch.autocast(images.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        out = model(images)
+    targets = targets.long()
+    loss = dcan_loss(out, targets[:, 0], targets[:, 1], aux_weight)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach()
+
+
+def _seed_everything(seed: int) -> torch.Generator:
+    """Seed torch (weights, dropout) and NumPy; return the augmentation / batching generator."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    return torch.Generator().manual_seed(seed)
+
+
+def _check_sets(train: LabelledSet, val: LabelledSet) -> None:
+    if len(train) == 0:
+        raise ValueError("train_model: the labelled training set is empty; label at least one image")
+    if len(val) and val.images.shape[1:] != train.images.shape[1:] and val.images.shape[-1] != 3:
+        raise ValueError(f"train_model: validation images {val.images.shape} are not [N, H, W, 3]")
+
+
+def train_model(
+    train: LabelledSet, val: LabelledSet, model_cfg: ModelConfig, train_cfg: TrainConfig, seed: int
+) -> TrainResult:
+    """Train a new model from scratch (Eq. 9) for ``train_cfg.iterations`` optimizer steps.
+
+    Deterministic on the CPU for a given seed (weights, batches, augmentation, dropout masks).
+
+    Args:
+        train: labelled images; label value 255 marks pixels that are not labelled (ignored).
+        val: fully or partly labelled validation images (may be empty; see Returns).
+        model_cfg: the architecture.
+        train_cfg: iterations, batch size, optimizer, augmentation, device, AMP, progress bar.
+        seed: seeds torch, NumPy and the augmentation generator.
+
+    Returns:
+        :class:`TrainResult` with the trained model (eval mode), its validation loss and the
+        training loss of every iteration. With an empty ``val`` the validation loss is the mean
+        training loss of the last 10 iterations.
+
+    Raises:
+        ValueError: empty training set or a crop larger than the images.
+    """
+    _check_sets(train, val)
+    device = resolve_device(train_cfg.device)
+    generator = _seed_everything(seed)
+    model = build_model(model_cfg).to(device).train()
+    optimizer, scheduler = make_optimizer(model, train_cfg)
+    amp_dtype = _amp_dtype(device, train_cfg.amp)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    images, targets = _set_to_device(train, device)
+    batches = _batch_indices(len(train), train_cfg.batch_size, train_cfg.iterations, generator)
+    losses = []
+    bar = tqdm(batches, desc=f"train (seed {seed})", leave=False, disable=not train_cfg.progress or not sys.stderr.isatty())
+    for it, idx in enumerate(bar):
+        idx = idx.to(device)
+        x, y = augment_batch(images[idx].float() / 255.0, targets[idx], train_cfg, generator)
+        losses.append(train_step(model, optimizer, scaler, x, y, aux_weight_at(it, train_cfg), amp_dtype))
+        scheduler.step()
+    losses = torch.stack(losses).float().cpu().tolist()
+    if len(val):
+        val_loss = validation_loss(model, val, train_cfg.batch_size, device)
+    else:
+        val_loss = float(np.mean(losses[-10:]))
+    return TrainResult(model=model.eval(), val_loss=val_loss, seed=seed, losses=losses)
+
+
+def restart_seed(seed: int, restart: int) -> int:
+    """Seed of training restart ``restart`` derived from the run seed (independent streams).
+
+    Args:
+        seed: the run's seed, >= 0.
+        restart: restart index, >= 0.
+
+    Returns:
+        A 31-bit seed.
+    """
+    return int(np.random.SeedSequence([seed, restart]).generate_state(1)[0] >> 1)
+
+
+def train_with_restarts(
+    train: LabelledSet, val: LabelledSet, model_cfg: ModelConfig, train_cfg: TrainConfig, restarts: int, seed: int
+) -> TrainResult:
+    """Train ``restarts`` models with seeds derived from (seed, r) and keep the best on validation.
+
+    The paper's guard against bad local minima: only the model with the lowest validation loss is
+    kept (ties: the earliest); the others are discarded as soon as they lose.
+
+    Args:
+        train: labelled training images (255 = not labelled).
+        val: validation images.
+        model_cfg: the architecture.
+        train_cfg: the training settings.
+        restarts: number of trainings, >= 1.
+        seed: run seed, >= 0; restart r uses :func:`restart_seed` (seed, r).
+
+    Returns:
+        The :class:`TrainResult` with the lowest ``val_loss`` (its ``seed`` is the restart's seed).
+
+    Raises:
+        ValueError: ``restarts`` < 1 or a negative seed.
+    """
+    if restarts < 1:
+        raise ValueError(f"restarts must be >= 1, got {restarts}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    best = None
+    for r in range(restarts):
+        result = train_model(train, val, model_cfg, train_cfg, restart_seed(seed, r))
+        score = result.val_loss if math.isfinite(result.val_loss) else math.inf
+        if best is None or score < best[0]:
+            best = (score, result)
+    return best[1]

@@ -1,0 +1,99 @@
+"""Strict params loading: unknown keys, wrong types and impossible values name the key and file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alseg_utils.config import RunConfig, config_from_dict, load_config
+from alseg_utils.errors import ConfigError
+
+PARAMS = Path(__file__).resolve().parents[1] / "params"
+
+
+@pytest.mark.parametrize("name", ["quick.yaml", "quick_isic.yaml", "glas.yaml", "isic.yaml"])
+def test_shipped_params_files_load(name: str) -> None:
+    cfg = load_config(PARAMS / name)
+    assert isinstance(cfg, RunConfig)
+    assert cfg.data_root().is_absolute()
+
+
+def test_paper_settings_in_glas_yaml() -> None:
+    cfg = load_config(PARAMS / "glas.yaml")
+    assert cfg.model.encoder == "resnet50" and cfg.model.dropout == 0.5
+    assert cfg.model.dropout_stages == [3, 4] and cfg.model.output_stride == 16
+    assert cfg.data.image_size == [528, 784] and cfg.data.resize == "pad"
+    assert (cfg.active.region_size, cfg.active.region_stride, cfg.active.regions_per_step) == (150, 30, 20)
+    assert (cfg.active.mc_samples, cfg.active.images_per_step, cfg.active.steps) == (30, 5, 10)
+    assert (cfg.active.restarts_full, cfg.active.restarts_region) == (3, 4)
+    assert cfg.train.crop_size == [480, 480] and cfg.train.batch_size == 5
+
+
+def test_relative_root_resolves_against_params_file(tmp_path: Path) -> None:
+    f = tmp_path / "sub" / "p.yaml"
+    f.parent.mkdir()
+    f.write_text(yaml.safe_dump({"data": {"root": "../mydata"}}))
+    assert load_config(f).data_root() == (tmp_path / "mydata").resolve()
+
+
+def _write(tmp_path: Path, raw: dict) -> Path:
+    f = tmp_path / "bad.yaml"
+    f.write_text(yaml.safe_dump(raw))
+    return f
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"trian": {}}, "trian"),
+        ({"train": {"batchsize": 4}}, "batchsize"),
+        ({"train": {"batch_size": "five"}}, "train.batch_size"),
+        ({"train": {"batch_size": 2.5}}, "train.batch_size"),
+        ({"train": {"flips": 1}}, "train.flips"),
+        ({"active": {"mc_samples": 0}}, "active.mc_samples"),
+        ({"active": {"regions_per_step": 0}}, "active.regions_per_step"),
+        ({"active": {"images_per_step": -1}}, "active.images_per_step"),
+        ({"active": {"object_threshold": 1.5}}, "active.object_threshold"),
+        ({"active": {"acquisition": "bold"}}, "active.acquisition"),
+        ({"active": {"region_size": 600}}, "active.region_size"),
+        ({"data": {"image_size": [-1, 10]}}, "data.image_size"),
+        ({"data": {"image_size": [10]}}, "data.image_size"),
+        ({"model": {"encoder": "resnet51"}}, "model.encoder"),
+        ({"model": {"dropout": 1.0}}, "model.dropout"),
+        ({"eval": {"targets": {"f1": [80]}}}, "eval.targets.f1"),
+        ({"sweep": {"strategies": ["fulll"]}}, "sweep.strategies"),
+    ],
+)
+def test_bad_values_name_key_and_file(tmp_path: Path, raw: dict, key: str) -> None:
+    f = _write(tmp_path, raw)
+    with pytest.raises(ConfigError) as err:
+        load_config(f)
+    message = str(err.value)
+    assert key in message and str(f) in message
+    assert "\n" not in message
+
+
+def test_missing_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "x.yaml"
+    bad.write_text("data: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    bad.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(bad)
+
+
+def test_overrides_and_fingerprint(tmp_path: Path) -> None:
+    f = _write(tmp_path, {"name": "x"})
+    a = load_config(f, {"active.seed": 3, "active.strategy": "full"})
+    assert a.active.seed == 3 and a.active.strategy == "full"
+    b = load_config(f, {"active.seed": 4, "active.strategy": "full"})
+    assert a.fingerprint() != b.fingerprint()
+    c = config_from_dict({"name": "x", "active": {"seed": 3, "strategy": "full"}, "train": {"progress": False}})
+    assert c.fingerprint() == a.fingerprint()  # progress switches and source do not change results
+    with pytest.raises(ConfigError, match="active.seed"):
+        load_config(f, {"active.seed": "three"})

@@ -1,0 +1,76 @@
+"""Records, atomic writes and Table 1 on hand-made curves."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from alseg_utils.results import (
+    atomic_write_text,
+    load_records,
+    pixels_to_reach,
+    read_records,
+    table1,
+    table1_markdown,
+    write_records,
+)
+
+
+def test_pixels_to_reach_first_step_at_or_above_target() -> None:
+    fr = [0.1, 0.2, 0.3, 0.4]
+    assert pixels_to_reach(fr, [0.5, 0.7, 0.8, 0.9], 0.8) == 0.3
+    assert pixels_to_reach(fr, [0.5, 0.85, 0.7, 0.9], 0.8) == 0.2  # first, even if it dips later
+    assert pixels_to_reach(fr, [0.9, 0.9, 0.9, 0.9], 0.5) == 0.1
+    assert math.isnan(pixels_to_reach(fr, [0.1, 0.2, 0.3, 0.4], 0.8))  # never reached
+    assert math.isnan(pixels_to_reach([], [], 0.5))
+
+
+def test_pixels_to_reach_bad_input() -> None:
+    with pytest.raises(ValueError, match="equal length"):
+        pixels_to_reach([0.1, 0.2], [0.5], 0.5)
+    with pytest.raises(ValueError, match="non-decreasing"):
+        pixels_to_reach([0.2, 0.1], [0.5, 0.6], 0.5)
+
+
+def _records(strategy: str, seed: int, fractions: list[float], f1: list[float]) -> list[dict]:
+    return [{"strategy": strategy, "acquisition": "bald", "seed": seed, "step": i, "reference": False,
+             "labelled_fraction": fr, "f1": s, "reliability_bins": {"count": [1]}}
+            for i, (fr, s) in enumerate(zip(fractions, f1))]
+
+
+def test_table1_mean_std_over_seeds_and_never_reached(tmp_path: Path) -> None:
+    write_records(tmp_path / "full-bald-s0", _records("full", 0, [0.1, 0.2, 0.3], [0.5, 0.7, 0.8]))
+    write_records(tmp_path / "full-bald-s1", _records("full", 1, [0.1, 0.2, 0.3], [0.5, 0.8, 0.9]))
+    write_records(tmp_path / "region-bald-s0", _records("region", 0, [0.1, 0.12, 0.14], [0.5, 0.8, 0.8]))
+    write_records(tmp_path / "region-bald-s1", _records("region", 1, [0.1, 0.12, 0.14], [0.5, 0.6, 0.7]))
+    ref = [{"strategy": "full", "acquisition": "random", "seed": 0, "step": 0, "reference": True,
+            "labelled_fraction": 1.0, "f1": 0.9}]
+    write_records(tmp_path / "reference-s0", ref)
+    df = load_records(tmp_path)
+    assert len(df) == 13 and "reliability_bins" not in df.columns
+    t = table1(df, {"f1": [0.8]}, relative_target=0.95)
+    full = t[(t.strategy == "full") & (t.target == "0.8")].iloc[0]
+    assert full.mean_pct == pytest.approx(25.0) and full.std_pct == pytest.approx(5.0)
+    region = t[(t.strategy == "region") & (t.target == "0.8")].iloc[0]
+    assert region.reached == 1 and region.seeds == 2 and region.mean_pct == pytest.approx(12.0)
+    rel = t[t.target.str.startswith("95%")]
+    assert len(rel) == 2  # 0.95 * 0.9 = 0.855: full seed 1 only; region never
+    assert rel[rel.strategy == "region"].iloc[0].reached == 0
+    md = table1_markdown(t)
+    assert "25.0 ± 5.0 (12.0 ± 0.0 [1/2])" in md and "–" in md
+
+
+def test_records_round_trip_and_atomic_write(tmp_path: Path) -> None:
+    recs = _records("full", 0, [0.1, 0.2], [0.3, 0.4])
+    write_records(tmp_path, recs)
+    assert read_records(tmp_path) == json.loads(json.dumps(recs))
+    assert read_records(tmp_path / "missing") == []
+    atomic_write_text(tmp_path / "a" / "b.txt", "hello")
+    assert (tmp_path / "a" / "b.txt").read_text() == "hello"
+    assert not [p for p in os.listdir(tmp_path / "a") if p.endswith(".tmp")]
+    assert isinstance(load_records(tmp_path / "nothing_here"), pd.DataFrame)
