@@ -101,6 +101,7 @@ class SegmentationSet:
         )
 
     def __len__(self) -> int:
+        """Number of images."""
         return len(self.names)
 
 
@@ -302,9 +303,12 @@ def _assemble(
     )
 
 
-def _check_size(size: Sequence[int]) -> None:
+def _check_args(size: Sequence[int], resize: str = "resize") -> None:
+    """Raise ValueError for a size that is not (H, W) >= 1 or an unknown resize mode."""
     if len(size) != 2 or int(size[0]) < 1 or int(size[1]) < 1:
         raise ValueError(f"size must be (height, width) with both >= 1, got {tuple(size)}")
+    if resize not in ("pad", "resize"):
+        raise ValueError(f"resize must be 'pad' or 'resize', got {resize!r}")
 
 
 def _components(labels: np.ndarray) -> np.ndarray:
@@ -316,6 +320,7 @@ def _components(labels: np.ndarray) -> np.ndarray:
 
 
 def _missing_root(root: Path, what: str, url: str, layout: str) -> DataError:
+    """The error for a dataset folder that does not exist: where to get it, or generate it."""
     return DataError(
         f"{root}: {what} data folder not found; download it from {url} and unpack it there "
         f"({layout}), or set data.synthetic: true to generate a look-alike set there"
@@ -364,12 +369,15 @@ def _glas_items(root: Path, prefix: str, grades: dict[str, str]) -> list[_Item]:
     for _, path in found:
         anno = path.with_name(f"{path.stem}_anno{path.suffix}")
         if not anno.is_file():
-            raise DataError(f"{path}: annotation {anno.name} not found next to it; every GlaS image needs its _anno.bmp")
+            raise DataError(
+                f"{path}: annotation {anno.name} not found next to it; every GlaS image needs its _anno.bmp"
+            )
         items.append(_Item(path.stem, path, anno, grades.get(path.stem, "")))
     return items
 
 
 def _glas_instances(labels: np.ndarray, path: Path) -> np.ndarray:
+    """GlaS annotations already hold instance ids (0 background, 1..n glands)."""
     return labels.astype(np.int32)
 
 
@@ -401,13 +409,14 @@ def load_glas(
     root = Path(root)
     if split not in GLAS_SPLITS:
         raise ValueError(f"GlaS split must be one of {', '.join(GLAS_SPLITS)}, got {split!r}")
-    _check_size(size)
+    _check_args(size, resize)
     if not root.is_dir():
         raise _missing_root(root, "GlaS", GLAS_URL, "train_K.bmp, train_K_anno.bmp, testA_K.bmp, ..., Grade.csv")
     grades = read_glas_grades(root)
     items = [it for prefix in GLAS_SPLITS[split] for it in _glas_items(root, prefix, grades)]
     if not items:
-        raise DataError(f"{root}: no GlaS {split} images ({'_K.bmp, '.join(GLAS_SPLITS[split])}_K.bmp) found; check the folder")
+        wanted = ", ".join(f"{prefix}_K.bmp" for prefix in GLAS_SPLITS[split])
+        raise DataError(f"{root}: no GlaS {split} images ({wanted}) found; check the folder")
     return _assemble(items, _glas_instances, size, resize, contour_radius)
 
 
@@ -415,9 +424,12 @@ def load_glas(
 
 
 def _isic_instances(labels: np.ndarray, path: Path) -> np.ndarray:
+    """Check an ISIC mask is 0/255 and return its connected components."""
     bad = np.setdiff1d(np.unique(labels), [0, 255])
     if bad.size:
-        raise DataError(f"{path}: ISIC masks must hold only 0 and 255, found {bad[:5].tolist()}; re-export it as a 0/255 PNG")
+        raise DataError(
+            f"{path}: ISIC masks must hold only 0 and 255, found {bad[:5].tolist()}; re-export it as a 0/255 PNG"
+        )
     return _components(labels)
 
 
@@ -428,7 +440,9 @@ def _isic_items(root: Path, split: str) -> list[_Item]:
     truth = root / f"ISBI2016_ISIC_Part1_{part}_GroundTruth"
     for folder in (data, truth):
         if not folder.is_dir():
-            raise DataError(f"{folder}: ISIC 2016 {split} folder not found; unpack the official Part 1 zip files into {root}")
+            raise DataError(
+                f"{folder}: ISIC 2016 {split} folder not found; unpack the official Part 1 zip files into {root}"
+            )
     pattern = re.compile(r"^ISIC_\d+\.jpe?g$", re.IGNORECASE)
     items = []
     for path in sorted(p for p in data.iterdir() if pattern.match(p.name)):
@@ -463,7 +477,7 @@ def load_isic2016(
     root = Path(root)
     if split not in ISIC_FOLDERS:
         raise ValueError(f"ISIC split must be 'train' or 'test', got {split!r}")
-    _check_size(size)
+    _check_args(size)
     if not root.is_dir():
         raise _missing_root(
             root, "ISIC 2016", ISIC_URL,
@@ -523,9 +537,11 @@ def load_folder(
     root = Path(root)
     if split not in ("train", "test"):
         raise ValueError(f"folder split must be 'train' or 'test', got {split!r}")
-    _check_size(size)
+    _check_args(size, resize)
     if not root.is_dir():
-        raise DataError(f"{root}: data folder not found; create it with train/images, train/masks, test/images, test/masks")
+        raise DataError(
+            f"{root}: data folder not found; create it with train/images, train/masks, test/images, test/masks"
+        )
     return _assemble(_folder_items(root, split), _folder_instances, size, resize, contour_radius)
 
 
