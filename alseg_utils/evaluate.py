@@ -68,8 +68,13 @@ def _metrics_record(seg: dict[str, Any], calib: dict[str, Any]) -> dict[str, Any
         out[key] = float(calib[key])
     bins = calib["bins"]
     out["reliability_bins"] = {
-        "confidence": [float(x) for x in np.asarray(bins.confidence)],
-        "accuracy": [float(x) for x in np.asarray(bins.accuracy)],
+        "confidence": [_finite_or_none(x) for x in np.asarray(bins.confidence)],
+        "accuracy": [_finite_or_none(x) for x in np.asarray(bins.accuracy)],
         "count": [int(x) for x in np.asarray(bins.count)],
     }
     return out
+
+
+def _finite_or_none(x: float) -> float | None:
+    """Empty bins hold NaN; records store them as JSON null."""
+    return float(x) if np.isfinite(x) else None

@@ -40,6 +40,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -226,3 +227,82 @@ def _fmt(row: pd.Series) -> str:
         return "–"
     text = f"{row['mean_pct']:.1f} ± {row['std_pct']:.1f}"
     return text if row["reached"] == row["seeds"] else f"{text} [{row['reached']}/{row['seeds']}]"
+
+
+def steps_table(records: Sequence[dict[str, Any]], columns: Sequence[str] = (
+        "step", "labelled_fraction", "f1", "object_dice", "dice", "jaccard", "nll", "ece", "brier"),
+        decimals: int = 3) -> pd.DataFrame:
+    """One run's records as a rounded table (what notebooks display).
+
+    Args:
+        records: the run's step records.
+        columns: which fields to show, in order.
+        decimals: rounding of float columns.
+
+    Returns:
+        One row per step.
+    """
+    df = pd.DataFrame([{c: r.get(c) for c in columns} for r in records], columns=list(columns))
+    return df.round(decimals)
+
+
+def reliability_from_record(record: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The reliability bins stored in a record: confidence, accuracy and count per bin, [B] each."""
+    bins = record["reliability_bins"]
+    return {k: np.asarray(bins[k], dtype=float) for k in ("confidence", "accuracy", "count")}
+
+
+def acquired_uncertainty(results_dir: str | Path, strategy: str, acquisition: str, step: int = 1,
+                         field: str = "acquired_score") -> np.ndarray:
+    """Uncertainty of the pixels acquired at ``step`` by every seed of one strategy/function (Fig. 4).
+
+    Args:
+        results_dir: a sweep's results folder (one sub-folder per run).
+        strategy: "full" or "region".
+        acquisition: the acquisition function.
+        step: the acquisition step (1 = the first acquisition after the initial training).
+        field: "acquired_score" (the acquisition function's pixel score) or "acquired_entropy".
+
+    Returns:
+        The values of all acquired pixels, [P] float32 (empty when no such run).
+    """
+    values = []
+    for path in sorted(Path(results_dir).rglob(f"step_{step:03d}.npz")):
+        recs = read_records(path.parents[1])
+        if recs and recs[0].get("strategy") == strategy and recs[0].get("acquisition") == acquisition \
+                and not recs[0].get("reference"):
+            with np.load(path) as z:
+                values.append(z[field])
+    return np.concatenate(values) if values else np.zeros(0, np.float32)
+
+
+def records_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Scalar fields of one run's records as a table (the input of the plot helpers)."""
+    return pd.DataFrame([{k: v for k, v in r.items() if not isinstance(v, (dict, list))} for r in records])
+
+
+def read_run_records(results_dir: str | Path, strategy: str, acquisition: str, seed: int) -> list[dict[str, Any]]:
+    """The records of the (non-reference) run with this strategy, function and seed.
+
+    Raises:
+        FileNotFoundError: no such run under ``results_dir``.
+    """
+    for path in sorted(Path(results_dir).rglob("steps.jsonl")):
+        recs = read_records(path.parent)
+        if recs and not recs[0].get("reference") and (recs[0].get("strategy"), recs[0].get("acquisition"),
+                                                      recs[0].get("seed")) == (strategy, acquisition, seed):
+            return recs
+    raise FileNotFoundError(f"no {strategy}/{acquisition}/seed {seed} run under {results_dir}")
+
+
+def read_run_config(results_dir: str | Path) -> dict[str, Any]:
+    """The configuration (as a plain mapping) stored with the first run under ``results_dir``.
+
+    Raises:
+        FileNotFoundError: no run folder (``config.json``) under ``results_dir``.
+    """
+    for path in sorted(Path(results_dir).rglob("config.json")):
+        cfg = json.loads(path.read_text())["config"]
+        cfg.pop("source", None)
+        return cfg
+    raise FileNotFoundError(f"no run (config.json) under {results_dir}")
