@@ -3,7 +3,9 @@
 The model is evaluated through its MC-dropout predictive distribution (Eq. 1, the same T as for
 acquisition), because that is the distribution whose calibration the paper studies. Object metrics
 use instances from the mean object and contour probabilities (DCAN post-processing); calibration
-uses the object head's mean probabilities against the binary mask, ignoring zero padding.
+uses the object head's mean probabilities against the binary mask, ignoring zero padding. Pixel
+Dice and Jaccard compare the thresholded object probability with the mask (not the instances), so a
+weak contour head cannot erase them.
 """
 
 from __future__ import annotations
@@ -19,8 +21,12 @@ from alseg_utils.config import RunConfig
 from alseg_utils.data import SegmentationSet
 from alseg_utils.instances import predict_instances_batch
 from alseg_utils.labels import UNLABELLED
-from alseg_utils.metrics import segmentation_scores
+from alseg_utils.metrics import dice, jaccard, segmentation_scores
 from alseg_utils.uncertainty import mc_predict
+
+# DCAN's rule for separating touching objects: object minus (contour >= 0.5). The lower contour
+# threshold of the authors' code (0.2, active.contour_threshold) is used for pseudo-labels only.
+INSTANCE_CONTOUR_THRESHOLD = 0.5
 
 
 def evaluate_model(
@@ -56,9 +62,11 @@ def evaluate_model(
     contour_prob = pred.contour.numpy() if pred.contour is not None else np.zeros_like(object_prob)
     instances = predict_instances_batch(
         object_prob * test.valid, contour_prob, object_threshold=a.object_threshold,
-        contour_threshold=a.contour_threshold, min_size=e.min_object_size,
+        contour_threshold=INSTANCE_CONTOUR_THRESHOLD, min_size=e.min_object_size,
     )
     seg = segmentation_scores(instances, test.instances)
+    binary = (object_prob >= a.object_threshold) & test.valid  # [N, H, W]
+    seg["dice"], seg["jaccard"] = dice(binary, test.masks), jaccard(binary, test.masks)
     return _metrics_record(seg, calib)
 
 

@@ -1,0 +1,91 @@
+"""Papermill smoke tests: every notebook runs on tiny parameters into tmp_path and writes its files.
+
+``pytest --nbval notebooks`` (the second half of ``make test``) re-executes the committed notebooks
+with their stored defaults and compares outputs; these tests check what they write.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from alseg_utils.active import run_active
+from alseg_utils.config import load_config
+from alseg_utils.notebooks import NOTEBOOK_ORDER, execute_notebook, scrub_notebook
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+TINY = {
+    "name": "tiny",
+    "data": {"dataset": "glas", "root": "data", "synthetic": True, "synthetic_n_train": 12,
+             "synthetic_n_test": 3, "synthetic_size": [64, 96], "image_size": [64, 96], "n_initial": 3,
+             "n_val": 2, "contour_radius": 1},
+    "model": {"encoder": "resnet18", "decoder_channels": 8, "output_stride": 32},
+    "train": {"iterations": 2, "batch_size": 2, "crop_size": [], "progress": False, "rotation": 0.0},
+    "active": {"steps": 1, "images_per_step": 2, "regions_per_step": 3, "region_size": 16,
+               "region_stride": 8, "mc_samples": 2, "restarts_full": 1, "restarts_region": 1},
+    "eval": {"min_object_size": 5, "targets": {"f1": [0.1, 0.5]}},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("nb")
+    params = root / "tiny.yaml"
+    params.write_text(yaml.safe_dump(TINY))
+    results = root / "results"
+    for strategy in ("full", "region"):
+        cfg = load_config(params, {"active.strategy": strategy, "active.acquisition": "bald"})
+        run_active(cfg, results / f"{strategy}-bald-s0", progress=False)
+    run_active(load_config(params), results / "reference-s0", progress=False, reference=True)
+    return {"params": params, "results": results, "root": root}
+
+
+def _outputs(path: Path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors, errors
+    return "\n".join(str(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_committed_notebooks_have_parameters_and_outputs() -> None:
+    for name in NOTEBOOK_ORDER:
+        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert "parameters" in code[0].metadata.get("tags", []), name
+        assert all(c.execution_count for c in code), f"{name} is not fully executed"
+        assert "papermill" not in nb.metadata, f"{name} metadata is not scrubbed"
+        assert scrub_notebook(nb) == nbformat.read(NOTEBOOKS / name, as_version=4)
+
+
+def test_00_data_prep(tiny: dict[str, Path], tmp_path: Path) -> None:
+    out = execute_notebook(NOTEBOOKS / "00_data_prep.ipynb", tmp_path / "00.ipynb",
+                           {"params_file": str(tiny["params"]), "figures_dir": str(tmp_path / "fig")})
+    assert "pool (unlabelled)" in _outputs(out)
+    assert (tmp_path / "fig" / "data_examples.png").exists() and (tmp_path / "fig" / "data_examples.pdf").exists()
+
+
+@pytest.mark.parametrize(("name", "strategy"), [("01_full_image_al.ipynb", "full"), ("02_region_al.ipynb", "region")])
+def test_al_notebooks_write_a_run(tiny: dict[str, Path], tmp_path: Path, name: str, strategy: str) -> None:
+    run = tmp_path / "run"
+    out = execute_notebook(NOTEBOOKS / name, tmp_path / name, {
+        "params_file": str(tiny["params"]), "strategy": strategy, "acquisition": "entropy", "seed": 1,
+        "out_dir": str(run)})
+    assert "acquired at step 1" in _outputs(out)
+    assert len((run / "steps.jsonl").read_text().splitlines()) == 2
+    assert (run / "selections" / "step_001.npz").exists()
+
+
+def test_report_notebooks_write_figures_and_table(tiny: dict[str, Path], tmp_path: Path) -> None:
+    figs = tmp_path / "figures"
+    params = {"results_dir": str(tiny["results"]), "figures_dir": str(figs)}
+    for name in NOTEBOOK_ORDER[3:]:
+        _outputs(execute_notebook(NOTEBOOKS / name, tmp_path / name, params))
+    for stem in ("fig_e1_reliability", "fig_e2_calibration", "fig4_uncertainty_histograms",
+                 "fig1_full_vs_region", "fig3_accuracy_curves"):
+        assert (figs / f"{stem}.png").exists() and (figs / f"{stem}.pdf").exists(), stem
+    table = (figs / "table1_tiny.md").read_text()
+    assert "| f1 | 0.1 |" in table and (figs / "table1_tiny.csv").exists()
