@@ -17,10 +17,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-# Images per chunk of the float64 cumulative sums (bounds the extra memory of region_scores).
-_CHUNK = 8
-
-
 @dataclass(frozen=True)
 class Region:
     """A rectangular window of one pool image, in pixels.
@@ -97,26 +93,30 @@ def region_origins(height: int, width: int, size: int | tuple[int, int],
     return _axis_origins(height, h, int(stride)), _axis_origins(width, w, int(stride))
 
 
-def _as_scores(scores: Tensor | np.ndarray) -> Tensor:
-    scores = torch.as_tensor(scores)
+def _as_scores(scores: Tensor | np.ndarray) -> np.ndarray:
+    """Scores as a NumPy ``[N, H, W]`` array (no copy for CPU tensors and arrays)."""
+    if isinstance(scores, Tensor):
+        scores = scores.detach().cpu().numpy()
+    scores = np.asarray(scores)
     if scores.ndim != 3:
-        raise ValueError(f"scores must be [N, H, W], got shape {tuple(scores.shape)}")
-    if scores.dtype == torch.bool:
-        scores = scores.to(torch.uint8)
-    if scores.is_floating_point() and not bool(torch.isfinite(scores).all()):
-        raise ValueError("scores contain NaN or infinity; check the model's predictions")
+        raise ValueError(f"scores must be [N, H, W], got shape {scores.shape}")
+    if not (np.issubdtype(scores.dtype, np.number) or scores.dtype == bool):
+        raise ValueError(f"scores must be numeric, got dtype {scores.dtype}")
     return scores
 
 
-def _window_sums(x: Tensor, h: int, w: int, tops: Tensor, lefts: Tensor) -> Tensor:
-    """Exact window sums of ``x`` ``[n, H, W]`` at the given origins -> ``[n, nh, nw]`` float64."""
-    rows = x.cumsum(1, dtype=torch.float64)  # [n, H, W], rows[:, r] = sum of rows 0..r
-    upper = rows[:, tops + h - 1]  # [n, nh, W]
-    lower = rows[:, (tops - 1).clamp_min(0)] * (tops > 0)[None, :, None]  # [n, nh, W]
-    cols = (upper - lower).cumsum(2)  # [n, nh, W], band sums of columns 0..c
-    right = cols[:, :, lefts + w - 1]  # [n, nh, nw]
-    left = cols[:, :, (lefts - 1).clamp_min(0)] * (lefts > 0)[None, None, :]  # [n, nh, nw]
-    return right - left
+def _band_sums(x: np.ndarray, starts: list[int], size: int, axis: int) -> np.ndarray:
+    """Sums of ``x`` over ``[s, s + size)`` along ``axis`` for each start ``s``, in float64.
+
+    The axis is cut at every window edge; each piece is summed once (float64 accumulation) and
+    window sums are differences of the prefix sums of the pieces, so every pixel is read once.
+    """
+    edges = np.unique(np.r_[starts, np.asarray(starts) + size])  # window edges, 0 .. length
+    lead = (slice(None),) * axis
+    pieces = [x[(*lead, slice(a, b))].sum(axis, dtype=np.float64) for a, b in zip(edges[:-1], edges[1:])]
+    prefix = np.cumsum(np.stack([np.zeros_like(pieces[0])] + pieces, axis), axis)  # [.., edges, ..]
+    upper = prefix.take(np.searchsorted(edges, np.asarray(starts) + size), axis)
+    return upper - prefix.take(np.searchsorted(edges, starts), axis)
 
 
 def region_scores(scores: Tensor | np.ndarray, size: int | tuple[int, int], stride: int) -> Tensor:
@@ -128,29 +128,34 @@ def region_scores(scores: Tensor | np.ndarray, size: int | tuple[int, int], stri
         stride: step between windows, pixels.
 
     Returns:
-        Window sums ``[N, nh, nw]``, float64; entry ``[i, a, b]`` is the window of image ``i`` at
-        ``(tops[a], lefts[b])`` of :func:`region_origins`.
+        Window sums ``[N, nh, nw]``, float64 on the CPU; entry ``[i, a, b]`` is the window of image
+        ``i`` at ``(tops[a], lefts[b])`` of :func:`region_origins`.
 
     Raises:
-        ValueError: malformed ``scores``, window larger than the image, or ``size``/``stride`` < 1.
+        ValueError: malformed or non-finite ``scores``, window larger than the image, or
+            ``size``/``stride`` < 1.
     """
     scores = _as_scores(scores)
     n, height, width = scores.shape
     tops, lefts = region_origins(height, width, size, stride)
     h, w = _pair(size)
-    tops_t, lefts_t = torch.tensor(tops), torch.tensor(lefts)
-    chunks = [_window_sums(scores[i:i + _CHUNK], h, w, tops_t, lefts_t) for i in range(0, n, _CHUNK)]
-    if not chunks:
+    if n == 0:
         return torch.zeros((0, len(tops), len(lefts)), dtype=torch.float64)
-    return torch.cat(chunks)  # [N, nh, nw]
+    rows = _band_sums(scores, tops, h, axis=1)  # [N, nh, W]
+    sums = _band_sums(rows, lefts, w, axis=2)  # [N, nh, nw]
+    if not np.isfinite(sums).all():  # a NaN or infinite pixel spoils every window holding it
+        raise ValueError("scores contain NaN or infinity; check the model's predictions")
+    return torch.from_numpy(sums)
 
 
-def _as_mask(labelled: Tensor | np.ndarray, shape: torch.Size) -> Tensor:
-    mask = torch.as_tensor(labelled)
-    if mask.dtype != torch.bool:
+def _as_mask(labelled: Tensor | np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if isinstance(labelled, Tensor):
+        labelled = labelled.detach().cpu().numpy()
+    mask = np.asarray(labelled)
+    if mask.dtype != bool:
         raise ValueError(f"labelled must be a bool mask (True = labelled), got dtype {mask.dtype}")
     if mask.shape != shape:
-        raise ValueError(f"labelled {tuple(mask.shape)} must have the shape of scores {tuple(shape)}")
+        raise ValueError(f"labelled {mask.shape} must have the shape of scores {shape}")
     return mask
 
 
@@ -203,8 +208,10 @@ def select_regions(scores: Tensor | np.ndarray, size: int | tuple[int, int], str
     open_windows = None
     if labelled is not None:
         mask = _as_mask(labelled, scores.shape)
-        scores = scores.masked_fill(mask, 0)  # [N, H, W]
-        open_windows = region_scores(~mask, size, stride).numpy() > 0  # [N, nh, nw] any unlabelled
+        scores = scores.copy()  # [N, H, W]
+        np.copyto(scores, 0, where=mask)
+        unlabelled = (~mask).view(np.uint8)  # [N, H, W] in {0, 1}
+        open_windows = region_scores(unlabelled, size, stride).numpy() > 0  # [N, nh, nw]
     sums = region_scores(scores, size, stride).numpy()  # [N, nh, nw]
     if open_windows is not None:
         sums[~open_windows] = -np.inf
