@@ -37,7 +37,7 @@ from alseg_utils.errors import ConfigError, RunStateError
 from alseg_utils.evaluate import evaluate_model
 from alseg_utils.labels import LabelStore
 from alseg_utils.model import build_model
-from alseg_utils.oracle import Oracle, SimulatedOracle
+from alseg_utils.oracle import AnnotationRequest, Oracle, SimulatedOracle
 from alseg_utils.regions import Region, select_regions
 from alseg_utils.results import atomic_write_bytes, atomic_write_json, git_commit, write_records
 from alseg_utils.train import LabelledSet, load_checkpoint, resolve_device, save_checkpoint, train_with_restarts
@@ -208,7 +208,8 @@ class ActiveRun:
     def _initial_store(self) -> LabelStore:
         store = LabelStore.empty(self.data.train.valid)
         idx = list(range(len(store.labels))) if self.reference else list(range(self.data.n_initial))
-        labels, contours = self.oracle.label_images(idx)
+        request = AnnotationRequest(step=0, images=idx, image_names=[self.data.train.names[i] for i in idx])
+        labels, contours = self.oracle.label_images(idx, request)
         store.add_images(idx, labels, contours)
         return store
 
@@ -265,7 +266,7 @@ class ActiveRun:
         chosen = [cand[int(k)] for k in order]
         acquired = np.zeros(scores.shape, bool)
         acquired[order] = store.valid[chosen]
-        labels, contours = self.oracle.label_images(chosen)
+        labels, contours = self.oracle.label_images(chosen, self._request(cand, scores, pred, chosen, []))
         store.add_images(chosen, labels, contours)
         return self._selection(cand, scores, pred, acquired, chosen, [])
 
@@ -281,10 +282,24 @@ class ActiveRun:
             acquired[(r.image, *r.slices)] = True
         acquired &= ~already
         regions = [Region(cand[r.image], r.top, r.left, r.height, r.width) for r in local]
-        labels, contours = self.oracle.label_regions(regions)
-        store.add_regions(regions, labels, contours)
         chosen = sorted({r.image for r in regions})
+        labels, contours = self.oracle.label_regions(regions, self._request(cand, scores, pred, chosen, regions))
+        store.add_regions(regions, labels, contours)
         return self._selection(cand, scores, pred, acquired, chosen, regions)
+
+    def _request(self, cand: list[int], scores: torch.Tensor, pred: MCPrediction, chosen: list[int],
+                 regions: list[Region]) -> AnnotationRequest:
+        """The oracle's view of a step: what to label, with score maps and pseudo-labels."""
+        a = self.cfg.active
+        local = [cand.index(i) for i in chosen]
+        contour = pred.contour if pred.contour is not None else torch.zeros_like(pred.mean[:, 1])
+        return AnnotationRequest(
+            step=self.state["step"] + 1, images=list(chosen),
+            image_names=[self.data.train.names[i] for i in chosen], regions=list(regions),
+            scores=scores.numpy()[local].astype(np.float32),
+            pseudo_object=(pred.mean[local, 1] >= a.object_threshold).numpy().astype(np.uint8),
+            pseudo_contour=(contour[local] >= a.contour_threshold).numpy().astype(np.uint8),
+        )
 
     def _selection(self, cand: list[int], scores: torch.Tensor, pred: MCPrediction, acquired: np.ndarray,
                    chosen: list[int], regions: list[Region]) -> dict[str, Any]:
