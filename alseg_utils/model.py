@@ -31,7 +31,6 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
-from torchvision.models.resnet import BasicBlock
 
 from alseg_utils.config import ENCODERS, ModelConfig
 from alseg_utils.errors import ConfigError

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from alseg_utils.config import ModelConfig, TrainConfig
 from alseg_utils.errors import RunStateError
@@ -63,8 +63,13 @@ class LabelledSet:
         for name in ("images", "labels", "contours"):
             if getattr(self, name).dtype != np.uint8:
                 raise ValueError(f"LabelledSet: {name} must be uint8, got {getattr(self, name).dtype}")
+        for name in ("labels", "contours"):
+            values = getattr(self, name)
+            if np.any((values > 1) & (values != IGNORE)):
+                raise ValueError(f"LabelledSet: {name} must hold only 0, 1 or 255 (not labelled)")
 
     def __len__(self) -> int:
+        """Number of images."""
         return len(self.images)
 
 
@@ -145,7 +150,9 @@ def dcan_loss(out: DCANOutput, labels: Tensor, contours: Tensor, aux_weight: flo
     return final + aux_weight * aux
 
 
-def _random_crop(images: Tensor, targets: Tensor, size: list[int], generator: torch.Generator) -> tuple[Tensor, Tensor]:
+def _random_crop(
+    images: Tensor, targets: Tensor, size: list[int], generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
     """Crop every sample at its own random offset (the same window for image and targets).
 
     Args:
@@ -164,7 +171,9 @@ def _random_crop(images: Tensor, targets: Tensor, size: list[int], generator: to
         return images, targets
     (h, w), (H, W) = size, images.shape[-2:]
     if h > H or w > W:
-        raise ValueError(f"train.crop_size {size} is larger than the training images ({H}x{W}); use a smaller crop")
+        raise ValueError(
+            f"train.crop_size {size} is larger than the training images ({H}x{W}); use a smaller crop"
+        )
     tops = torch.randint(0, H - h + 1, (len(images),), generator=generator).tolist()
     lefts = torch.randint(0, W - w + 1, (len(images),), generator=generator).tolist()
     images = torch.stack([im[:, t : t + h, l : l + w] for im, t, l in zip(images, tops, lefts)])
@@ -181,7 +190,9 @@ def _random_flips(images: Tensor, targets: Tensor, generator: torch.Generator) -
     return images, targets
 
 
-def rotate_batch(images: Tensor, targets: Tensor, degrees: Tensor, image_mode: str = "bilinear") -> tuple[Tensor, Tensor]:
+def rotate_batch(
+    images: Tensor, targets: Tensor, degrees: Tensor, image_mode: str = "bilinear"
+) -> tuple[Tensor, Tensor]:
     """Rotate every sample about its centre; pixels rotated in from outside become ignored.
 
     Args:
@@ -196,7 +207,8 @@ def rotate_batch(images: Tensor, targets: Tensor, degrees: Tensor, image_mode: s
     B, _, H, W = images.shape
     a = degrees.to(images.device, torch.float32) * (math.pi / 180.0)  # [B]
     c, s, zero = torch.cos(a), torch.sin(a), torch.zeros_like(a)
-    theta = torch.stack([torch.stack([c, -s * H / W, zero], 1), torch.stack([s * W / H, c, zero], 1)], 1)  # [B, 2, 3]
+    rows = [torch.stack([c, -s * H / W, zero], 1), torch.stack([s * W / H, c, zero], 1)]  # 2 x [B, 3]
+    theta = torch.stack(rows, 1)  # [B, 2, 3], output -> input coordinates (aspect-corrected)
     grid = F.affine_grid(theta, [B, 1, H, W], align_corners=False)  # [B, H, W, 2]
     images = F.grid_sample(images, grid, mode=image_mode, padding_mode="zeros", align_corners=False)
     ones = torch.ones_like(targets[:, :1], dtype=torch.float32)  # [B, 1, H, W]
@@ -233,7 +245,9 @@ def augment_batch(
     return images, targets
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.LambdaLR]:
+def make_optimizer(
+    model: nn.Module, cfg: TrainConfig
+) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.LambdaLR]:
     """Adam with L2 on convolution weights and per-iteration exponential learning-rate decay.
 
     Args:
@@ -245,16 +259,17 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> tuple[torch.optim.Adam
     """
     decay = [p for p in model.parameters() if p.ndim > 1]  # conv / deconv weights
     no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases, batch-norm
-    optimizer = torch.optim.Adam(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.learning_rate,
-    )
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    try:  # the fused kernel is ~3x faster on the CPU (torch >= 2.4); same update rule
+        optimizer = torch.optim.Adam(groups, lr=cfg.learning_rate, fused=True)
+    except (RuntimeError, ValueError):
+        optimizer = torch.optim.Adam(groups, lr=cfg.learning_rate)
     rate, steps = cfg.lr_decay_rate, cfg.lr_decay_steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: rate ** (it / steps))
     return optimizer, scheduler
 
 
-def _amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
+def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
     """bfloat16 on CUDA devices that support it, else float16; None (fp32) on the CPU or when off."""
     if not enabled or device.type != "cuda":
         return None
@@ -282,7 +297,7 @@ def train_step(
     images: Tensor,
     targets: Tensor,
     aux_weight: float,
-    amp_dtype: torch.dtype | None = None,
+    amp: torch.dtype | None = None,
 ) -> Tensor:
     """One optimizer step on an (augmented) batch.
 
@@ -293,12 +308,12 @@ def train_step(
         images: [B, 3, H, W], float in [0, 1], on the model's device.
         targets: [B, 2, H, W], integer (object, contour) in {0, 1, 255}.
         aux_weight: ``w`` of Eq. 9 at this iteration.
-        amp_dtype: autocast dtype on CUDA, None for fp32.
+        amp: autocast dtype on CUDA, None for fp32.
 
     Returns:
         The loss (detached scalar tensor, still on the device).
     """
-    with torch.autocast(images.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+    with torch.autocast(images.device.type, dtype=amp, enabled=amp is not None):
         out = model(images)
     targets = targets.long()
     loss = dcan_loss(out, targets[:, 0], targets[:, 1], aux_weight)
@@ -314,13 +329,6 @@ def _seed_everything(seed: int) -> torch.Generator:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     return torch.Generator().manual_seed(seed)
-
-
-def _check_sets(train: LabelledSet, val: LabelledSet) -> None:
-    if len(train) == 0:
-        raise ValueError("train_model: the labelled training set is empty; label at least one image")
-    if len(val) and val.images.shape[1:] != train.images.shape[1:] and val.images.shape[-1] != 3:
-        raise ValueError(f"train_model: validation images {val.images.shape} are not [N, H, W, 3]")
 
 
 def train_model(
@@ -345,21 +353,23 @@ def train_model(
     Raises:
         ValueError: empty training set or a crop larger than the images.
     """
-    _check_sets(train, val)
+    if len(train) == 0:
+        raise ValueError("train_model: the labelled training set is empty; label at least one image")
     device = resolve_device(train_cfg.device)
     generator = _seed_everything(seed)
     model = build_model(model_cfg).to(device).train()
     optimizer, scheduler = make_optimizer(model, train_cfg)
-    amp_dtype = _amp_dtype(device, train_cfg.amp)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    amp = amp_dtype(device, train_cfg.amp)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     images, targets = _set_to_device(train, device)
     batches = _batch_indices(len(train), train_cfg.batch_size, train_cfg.iterations, generator)
     losses = []
-    bar = tqdm(batches, desc=f"train (seed {seed})", leave=False, disable=not train_cfg.progress or not sys.stderr.isatty())
+    quiet = not train_cfg.progress or not sys.stderr.isatty()
+    bar = tqdm(batches, desc=f"train (seed {seed})", leave=False, disable=quiet)
     for it, idx in enumerate(bar):
         idx = idx.to(device)
         x, y = augment_batch(images[idx].float() / 255.0, targets[idx], train_cfg, generator)
-        losses.append(train_step(model, optimizer, scaler, x, y, aux_weight_at(it, train_cfg), amp_dtype))
+        losses.append(train_step(model, optimizer, scaler, x, y, aux_weight_at(it, train_cfg), amp))
         scheduler.step()
     losses = torch.stack(losses).float().cpu().tolist()
     if len(val):
@@ -415,3 +425,133 @@ def train_with_restarts(
         if best is None or score < best[0]:
             best = (score, result)
     return best[1]
+
+
+def _model_device(model: nn.Module, device: str | torch.device | None) -> torch.device:
+    """``device`` resolved, or the device of the model's parameters when None."""
+    if device is None:
+        return next(model.parameters()).device
+    return resolve_device(device) if isinstance(device, str) else torch.device(device)
+
+
+def _image_batches(images: np.ndarray, batch_size: int, device: torch.device):
+    """Yield float batches [b, 3, H, W] in [0, 1] on ``device`` and their slices, from uint8 [N, H, W, 3]."""
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 [N, H, W, 3], got {images.dtype} {images.shape}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    for start in range(0, len(images), batch_size):
+        sl = slice(start, start + batch_size)
+        x = torch.from_numpy(np.ascontiguousarray(images[sl])).to(device)  # [b, H, W, 3]
+        yield sl, x.permute(0, 3, 1, 2).float() / 255.0  # [b, 3, H, W]
+
+
+@torch.no_grad()
+def validation_loss(
+    model: DCAN, val: LabelledSet, batch_size: int, device: str | torch.device | None = None
+) -> float:
+    """Cross-entropy of the fused outputs on a labelled set, in eval mode (dropout off).
+
+    Args:
+        model: the network (left in eval mode).
+        val: images and label maps; pixels labelled 255 are ignored.
+        batch_size: images per forward pass.
+        device: where to run; None = the model's device.
+
+    Returns:
+        Mean object CE + mean contour CE over all labelled pixels of the set (0.0 if none).
+
+    Raises:
+        ValueError: empty set.
+    """
+    if len(val) == 0:
+        raise ValueError("validation_loss: the validation set is empty")
+    device = _model_device(model, device)
+    model.eval()
+    totals = torch.zeros(4, dtype=torch.float64)  # object CE sum, object count, contour CE sum, contour count
+    for sl, x in _image_batches(val.images, batch_size, device):
+        out = model(x)
+        for k, (logits, target) in enumerate(((out.object, val.labels[sl]), (out.contour, val.contours[sl]))):
+            t = torch.from_numpy(target).to(device).long()  # [b, H, W]
+            ce = F.cross_entropy(logits.float(), t, ignore_index=IGNORE, reduction="sum")
+            totals[2 * k] += ce.item()
+            totals[2 * k + 1] += (t != IGNORE).sum().item()
+    return float(totals[0] / max(totals[1], 1) + totals[2] / max(totals[3], 1))
+
+
+@torch.no_grad()
+def predict_probs(
+    model: DCAN, images: np.ndarray, batch_size: int, device: str | torch.device | None = None
+) -> tuple[Tensor, Tensor]:
+    """Deterministic (eval mode, dropout off) object and contour probabilities.
+
+    Args:
+        model: the network (left in eval mode).
+        images: RGB images, [N, H, W, 3], uint8.
+        batch_size: images per forward pass.
+        device: where to run; None = the model's device.
+
+    Returns:
+        Softmax object probabilities [N, 2, H, W] and contour probabilities [N, 2, H, W], float32
+        on the CPU, in [0, 1].
+
+    Raises:
+        ValueError: images not uint8 [N, H, W, 3] or batch_size < 1.
+    """
+    device = _model_device(model, device)
+    model.eval()
+    n, h, w = images.shape[:3] if images.ndim == 4 else (0, 0, 0)
+    obj = torch.empty(n, 2, h, w)
+    con = torch.empty(n, 2, h, w)
+    for sl, x in _image_batches(images, batch_size, device):
+        out = model(x)
+        obj[sl] = out.object.float().softmax(1).cpu()  # [b, 2, H, W]
+        con[sl] = out.contour.float().softmax(1).cpu()  # [b, 2, H, W]
+    return obj, con
+
+
+def save_checkpoint(model: nn.Module, path: str | Path) -> None:
+    """Write ``model.state_dict()`` atomically (temporary file + ``os.replace``).
+
+    Args:
+        model: the network.
+        path: destination file; its folder is created if needed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(model.state_dict(), f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load weights saved by :func:`save_checkpoint` (``weights_only=True``, onto the model's device).
+
+    Args:
+        model: a network built with the same :class:`ModelConfig` as the saved one.
+        path: the checkpoint file.
+
+    Returns:
+        The same model with the weights loaded.
+
+    Raises:
+        RunStateError: the file is missing or does not match the model's architecture.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RunStateError(f"checkpoint {path} not found; retrain or point to an existing run directory")
+    device = next(model.parameters()).device
+    state = torch.load(path, map_location=device, weights_only=True)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
+        raise RunStateError(
+            f"checkpoint {path} does not match this model ({first}); check the model: section of the params"
+        ) from None
+    return model

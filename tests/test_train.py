@@ -1,0 +1,307 @@
+"""Tests of alseg_utils.train: masked loss, augmentation alignment, training, restarts, checkpoints."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import ndimage
+
+import alseg_utils.train as train_mod
+from alseg_utils.config import ModelConfig, TrainConfig
+from alseg_utils.errors import RunStateError
+from alseg_utils.model import DCANOutput, build_model
+from alseg_utils.train import (
+    LabelledSet,
+    TrainResult,
+    augment_batch,
+    aux_weight_at,
+    dcan_loss,
+    load_checkpoint,
+    make_optimizer,
+    masked_cross_entropy,
+    predict_probs,
+    resolve_device,
+    restart_seed,
+    rotate_batch,
+    save_checkpoint,
+    train_model,
+    train_with_restarts,
+    validation_loss,
+)
+
+MODEL = ModelConfig(encoder="resnet18", decoder_channels=8, dropout=0.5, dropout_stages=[3, 4], output_stride=16)
+
+
+def fast_train_cfg(**kw) -> TrainConfig:
+    base = dict(iterations=3, batch_size=4, crop_size=[], learning_rate=1e-3, lr_decay_steps=100,
+                aux_decay_every=20, rotation=10.0, brightness=0.05, device="cpu", amp=False, progress=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def blob_set(n: int, size: tuple[int, int] = (32, 32), seed: int = 0) -> LabelledSet:
+    """Pink discs on dark noise; contour = inner boundary of the discs."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    yy, xx = np.mgrid[:h, :w]
+    images = rng.integers(0, 80, (n, h, w, 3)).astype(np.uint8)
+    labels = np.zeros((n, h, w), np.uint8)
+    for i in range(n):
+        for _ in range(2):
+            cy, cx, r = rng.integers(6, h - 6), rng.integers(6, w - 6), rng.integers(4, 8)
+            labels[i][(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = 1
+        images[i][labels[i] == 1] += np.array([150, 60, 120], np.uint8)
+    contours = np.stack([lab ^ ndimage.binary_erosion(lab, iterations=2) for lab in labels]).astype(np.uint8)
+    return LabelledSet(images, labels, contours)
+
+
+# ---------------------------------------------------------------- loss
+
+
+def test_aux_weight_schedule():
+    cfg = TrainConfig(aux_weight=1.0, aux_decay=0.1, aux_decay_every=300)
+    assert [aux_weight_at(i, cfg) for i in (0, 299, 300, 899, 900)] == pytest.approx([1, 1, 0.1, 0.01, 0.001])
+
+
+def test_masked_cross_entropy_known_value_and_ignores_255():
+    logits = torch.zeros(1, 2, 2, 2)
+    logits[0, 1, 0, 0] = math.log(3.0)  # p(class 1) = 3/4 at pixel (0, 0)
+    target = torch.tensor([[[1, 0], [255, 255]]])
+    expected = (-math.log(0.75) + math.log(2.0)) / 2  # two labelled pixels
+    assert masked_cross_entropy(logits, target).item() == pytest.approx(expected, abs=1e-6)
+    logits2 = logits.clone()
+    logits2[:, :, 1, :] = torch.randn(2, 2) * 10  # change only ignored pixels
+    assert masked_cross_entropy(logits2, target).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_gradient_is_zero_from_ignored_pixels():
+    logits = torch.randn(2, 2, 5, 6, requires_grad=True)
+    target = torch.randint(0, 2, (2, 5, 6))
+    target[0, :2] = 255
+    target[1, :, 3:] = 255
+    masked_cross_entropy(logits, target).backward()
+    ignored = (target == 255)[:, None].expand_as(logits)
+    assert torch.all(logits.grad[ignored] == 0)
+    assert torch.all(logits.grad[~ignored].abs() > 0)
+
+
+def test_all_ignored_batch_gives_zero_not_nan():
+    logits = torch.randn(1, 2, 3, 3, requires_grad=True)
+    out = DCANOutput(logits, logits, [logits], [logits])
+    target = torch.full((1, 3, 3), 255)
+    loss = dcan_loss(out, target, target, aux_weight=1.0)
+    loss.backward()
+    assert loss.item() == 0.0 and torch.all(logits.grad == 0)
+
+
+def test_dcan_loss_is_final_plus_weighted_aux():
+    g = torch.Generator().manual_seed(0)
+    t = lambda: torch.randn(2, 2, 4, 4, generator=g)  # noqa: E731
+    out = DCANOutput(t(), t(), [t(), t()], [t(), t()])
+    lab = torch.randint(0, 2, (2, 4, 4), generator=g)
+    con = torch.randint(0, 2, (2, 4, 4), generator=g)
+    ce = F.cross_entropy
+    final = ce(out.object, lab) + ce(out.contour, con)
+    aux = sum(ce(a, lab) for a in out.aux_object) + sum(ce(a, con) for a in out.aux_contour)
+    assert dcan_loss(out, lab, con, 0.3).item() == pytest.approx((final + 0.3 * aux).item(), rel=1e-6)
+
+
+def test_optimizer_decays_lr_and_weights_only():
+    model = build_model(MODEL)
+    cfg = TrainConfig(learning_rate=1e-2, lr_decay_rate=0.1, lr_decay_steps=4, weight_decay=1e-3)
+    optimizer, scheduler = make_optimizer(model, cfg)
+    decay, no_decay = optimizer.param_groups
+    assert decay["weight_decay"] == 1e-3 and no_decay["weight_decay"] == 0.0
+    assert all(p.ndim > 1 for p in decay["params"]) and all(p.ndim == 1 for p in no_decay["params"])
+    for _ in range(4):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+
+
+# ---------------------------------------------------------------- augmentation
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    h=st.integers(6, 20),
+    w=st.integers(6, 20),
+    crop=st.booleans(),
+    rotation=st.sampled_from([0.0, 30.0, 180.0]),
+)
+def test_augmentation_keeps_images_and_labels_aligned(seed, h, w, crop, rotation):
+    rng = np.random.default_rng(seed)
+    labels = torch.from_numpy(rng.choice([0, 1, 255], size=(3, 2, h, w)).astype(np.uint8))
+    # channels 0 and 1 encode the two label maps, channel 2 marks "inside the original image"
+    images = torch.cat([labels.float() / 255.0, torch.ones(3, 1, h, w)], 1)
+    crop_size = [int(rng.integers(1, h + 1)), int(rng.integers(1, w + 1))] if crop else []
+    cfg = TrainConfig(crop_size=crop_size, flips=True, rotation=rotation, brightness=0.0)
+    gen = torch.Generator().manual_seed(seed)
+    aug_images, aug_labels = augment_batch(images, labels, cfg, gen, image_mode="nearest")
+    assert aug_labels.dtype == torch.uint8 and aug_images.shape[-2:] == aug_labels.shape[-2:]
+    if crop_size:
+        assert list(aug_labels.shape[-2:]) == crop_size
+    inside = aug_images[:, 2:] == 1  # [B, 1, h, w]
+    decoded = (aug_images[:, :2] * 255).round().to(torch.uint8)
+    assert torch.equal(torch.where(inside, decoded, 255), aug_labels)
+    assert torch.all(aug_images[:, :2][~inside.expand(-1, 2, -1, -1)] == 0)  # rotated-in area is zero
+
+
+def test_rotation_marks_outside_as_ignored_and_bilinear_mostly_agrees():
+    labels = torch.zeros(1, 1, 40, 60, dtype=torch.uint8)
+    labels[..., 10:30, 20:45] = 1
+    images = labels.float().expand(1, 3, 40, 60).contiguous()
+    rot_images, rot_labels = rotate_batch(images, labels, torch.tensor([25.0]))
+    assert (rot_labels == 255).sum() > 0 and rot_labels[0, 0, 20, 30] == 1  # centre stays labelled
+    valid = rot_labels != 255
+    agree = (rot_images[:, :1].round() == rot_labels.float())[valid].float().mean()
+    assert agree > 0.97
+    same_images, same_labels = rotate_batch(images, labels, torch.tensor([0.0]))
+    assert torch.equal(same_labels, labels) and torch.allclose(same_images, images, atol=1e-5)
+
+
+def test_brightness_shifts_each_image_by_a_constant():
+    images = torch.full((4, 3, 5, 5), 0.5)
+    labels = torch.zeros(4, 2, 5, 5, dtype=torch.uint8)
+    cfg = TrainConfig(crop_size=[], flips=False, rotation=0.0, brightness=0.2)
+    out, out_labels = augment_batch(images, labels, cfg, torch.Generator().manual_seed(1))
+    shift = out - 0.5
+    assert torch.allclose(shift, shift[:, :1, :1, :1].expand_as(shift))
+    assert shift.abs().max() <= 0.2 and shift.abs().max() > 0 and torch.equal(out_labels, labels)
+
+
+def test_crop_larger_than_image_raises():
+    cfg = TrainConfig(crop_size=[10, 10])
+    with pytest.raises(ValueError, match="crop_size"):
+        augment_batch(torch.rand(1, 3, 8, 12), torch.zeros(1, 2, 8, 12, dtype=torch.uint8), cfg, torch.Generator())
+
+
+# ---------------------------------------------------------------- training
+
+
+def test_training_lowers_loss_and_beats_constant_predictor():
+    train, val = blob_set(8, seed=0), blob_set(4, seed=1)
+    cfg = fast_train_cfg(iterations=40, learning_rate=3e-3)
+    result = train_model(train, val, MODEL, cfg, seed=0)
+    assert len(result.losses) == 40
+    assert np.mean(result.losses[-5:]) < 0.6 * np.mean(result.losses[:5])
+    # constant predictor: the class frequencies of the training labels, everywhere
+    trivial = 0.0
+    for tr, va in ((train.labels, val.labels), (train.contours, val.contours)):
+        p = tr.mean()
+        trivial += -np.mean(np.where(va == 1, np.log(p), np.log(1 - p)))
+    assert result.val_loss < trivial
+    assert not any(m.training for m in result.model.modules())
+
+
+def test_training_is_deterministic_on_cpu_for_a_seed():
+    train, val = blob_set(4, seed=0), blob_set(2, seed=1)
+    cfg = fast_train_cfg(crop_size=[24, 24])
+    a = train_model(train, val, MODEL, cfg, seed=3)
+    b = train_model(train, val, MODEL, cfg, seed=3)
+    c = train_model(train, val, MODEL, cfg, seed=4)
+    assert a.losses == b.losses and a.val_loss == b.val_loss and a.losses != c.losses
+    for (ka, va), (kb, vb) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb)
+
+
+def test_partially_labelled_and_empty_validation():
+    train = blob_set(2, seed=0)
+    train.labels[:, :, :16] = 255
+    train.contours[:, :, :16] = 255
+    result = train_model(train, LabelledSet(*(a[:0] for a in (train.images, train.labels, train.contours))),
+                         MODEL, fast_train_cfg(batch_size=2), seed=0)
+    assert result.val_loss == pytest.approx(np.mean(result.losses[-10:]))
+
+
+def test_empty_training_set_raises():
+    empty = blob_set(1)
+    empty = LabelledSet(empty.images[:0], empty.labels[:0], empty.contours[:0])
+    with pytest.raises(ValueError, match="empty"):
+        train_model(empty, empty, MODEL, fast_train_cfg(), seed=0)
+
+
+def test_restarts_keep_lowest_validation_loss(monkeypatch):
+    losses = {restart_seed(7, r): v for r, v in enumerate([0.5, 0.2, float("nan"), 0.2, 0.9])}
+    calls = []
+
+    def fake_train(train, val, model_cfg, train_cfg, seed):
+        calls.append(seed)
+        return TrainResult(model=None, val_loss=losses[seed], seed=seed, losses=[])
+
+    monkeypatch.setattr(train_mod, "train_model", fake_train)
+    best = train_with_restarts(None, None, MODEL, fast_train_cfg(), restarts=5, seed=7)
+    assert calls == [restart_seed(7, r) for r in range(5)] and len(set(calls)) == 5
+    assert best.val_loss == 0.2 and best.seed == restart_seed(7, 1)
+    with pytest.raises(ValueError, match="restarts"):
+        train_with_restarts(None, None, MODEL, fast_train_cfg(), restarts=0, seed=7)
+
+
+def test_validation_loss_matches_manual_ce_and_predict_probs():
+    torch.manual_seed(0)
+    model = build_model(MODEL).eval()
+    val = blob_set(3, seed=2)
+    val.labels[0, :10] = 255
+    x = torch.from_numpy(val.images).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        out = model(x)
+    lab, con = torch.from_numpy(val.labels).long(), torch.from_numpy(val.contours).long()
+    expected = F.cross_entropy(out.object, lab, ignore_index=255) + F.cross_entropy(out.contour, con)
+    assert validation_loss(model, val, batch_size=2, device="cpu") == pytest.approx(expected.item(), rel=1e-5)
+    obj, cont = predict_probs(model, val.images, batch_size=2)
+    assert obj.shape == (3, 2, 32, 32) and obj.dtype == torch.float32 and obj.device.type == "cpu"
+    torch.testing.assert_close(obj, out.object.softmax(1))
+    torch.testing.assert_close(cont.sum(1), torch.ones(3, 32, 32))
+    with pytest.raises(ValueError, match="uint8"):
+        predict_probs(model, val.images.astype(np.float32), batch_size=2)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(MODEL)
+    path = tmp_path / "run" / "model.pt"
+    save_checkpoint(model, path)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.pt"]  # no temp file left
+    torch.manual_seed(1)
+    other = build_model(MODEL)
+    assert not torch.equal(other.stem[0].weight, model.stem[0].weight)
+    load_checkpoint(other, path)
+    for (ka, va), (kb, vb) in zip(model.state_dict().items(), other.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb)
+    with pytest.raises(RunStateError, match="not found"):
+        load_checkpoint(other, tmp_path / "missing.pt")
+    with pytest.raises(RunStateError, match="does not match"):
+        load_checkpoint(build_model(ModelConfig(encoder="resnet34", decoder_channels=8)), path)
+
+
+def test_labelled_set_and_device_validation():
+    s = blob_set(2)
+    with pytest.raises(ValueError, match="uint8"):
+        LabelledSet(s.images, s.labels.astype(np.int64), s.contours)
+    with pytest.raises(ValueError, match="contours"):
+        LabelledSet(s.images, s.labels, s.contours[:1])
+    with pytest.raises(ValueError, match="only 0, 1 or 255"):
+        LabelledSet(s.images, s.labels * 2, s.contours)
+    with pytest.raises(ValueError, match=r"\[N, H, W, 3\]"):
+        LabelledSet(s.images[..., :1], s.labels, s.contours)
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="device"):
+        resolve_device("tpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_amp_training_runs():
+    train, val = blob_set(4, seed=0), blob_set(2, seed=1)
+    result = train_model(train, val, MODEL, fast_train_cfg(device="cuda", amp=True, iterations=5), seed=0)
+    assert all(math.isfinite(v) for v in result.losses) and math.isfinite(result.val_loss)
+    obj, _ = predict_probs(result.model, val.images, batch_size=2)
+    assert obj.device.type == "cpu" and obj.dtype == torch.float32
