@@ -20,8 +20,10 @@ resumes from its last finished step and produces the same records as an uninterr
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,8 @@ from alseg_utils.train import LabelledSet, load_checkpoint, resolve_device, save
 from alseg_utils.uncertainty import MCPrediction, image_scores, mc_predict, score_prediction
 
 SHOWN_PER_STEP = 4  # selected images whose maps are kept for the notebooks
+_METRIC_KEYS = ("f1", "object_dice", "object_hausdorff", "dice", "jaccard", "nll", "ece", "brier", "reliability",
+                "resolution", "uncertainty", "reliability_bins", "val_loss")
 
 
 @dataclass
@@ -183,11 +187,12 @@ class ActiveRun:
                 store = self._initial_store()
                 selection: dict[str, Any] = {"images": list(range(len(store.labels))) if self.reference
                                              else list(range(self.data.n_initial))}
+                model, record = self._initial_model(store, selection)
             else:
                 selection = self._acquire(step, store, model)
                 if selection is None:
                     break
-            model, record = self._train_and_evaluate(step, store, selection)
+                model, record = self._train_and_evaluate(step, store, selection)
             self._commit(step, store, model, record)
             bar.update(1)
         bar.close()
@@ -219,26 +224,59 @@ class ActiveRun:
 
     def _train_and_evaluate(self, step: int, store: LabelStore, selection: dict[str, Any]):
         t0 = time.perf_counter()
-        idx = store.labelled_images()
         trained = train_with_restarts(
-            _labelled_set(self.data.train.images, store, idx), _full_set(self.data.val),
+            _labelled_set(self.data.train.images, store, store.labelled_images()), _full_set(self.data.val),
             self.cfg.model, self.cfg.train, restarts=self._restarts(), seed=_step_seed(self.cfg, step))
         t1 = time.perf_counter()
         metrics = evaluate_model(trained.model, self.data.test, self.cfg, seed=_step_seed(self.cfg, step),
                                  device=self.device)
+        metrics["val_loss"] = float(trained.val_loss)
+        timing = {"train_s": round(t1 - t0, 2), "eval_s": round(time.perf_counter() - t1, 2)}
+        if "arrays" in selection:
+            _save_npz(self.out / "selections" / f"step_{step:03d}.npz", selection["arrays"])
+        return trained.model, self._record(step, store, selection, metrics, timing)
+
+    def _record(self, step: int, store: LabelStore, selection: dict[str, Any], metrics: dict[str, Any],
+                timing: dict[str, Any]) -> dict[str, Any]:
         a = self.cfg.active
-        record = {
+        return {
             "name": self.cfg.name, "strategy": a.strategy, "acquisition": a.acquisition, "seed": a.seed,
             "reference": self.reference, "step": step,
             "labelled_fraction": store.labelled_fraction(), "labelled_pixels": store.labelled_pixels(),
-            "pool_pixels": int(store.valid.sum()), "labelled_images": len(idx),
-            "val_loss": float(trained.val_loss), **metrics,
-            **{k: v for k, v in selection.items() if k != "arrays"},
-            "timing": {"train_s": round(t1 - t0, 2), "eval_s": round(time.perf_counter() - t1, 2)},
+            "pool_pixels": int(store.valid.sum()), "labelled_images": len(store.labelled_images()),
+            **metrics, **{k: v for k, v in selection.items() if k != "arrays"}, "timing": timing,
         }
-        if "arrays" in selection:
-            _save_npz(self.out / "selections" / f"step_{step:03d}.npz", selection["arrays"])
-        return trained.model, record
+
+    # ----------------------------------------------------------------- the shared initial model
+    def _initial_key(self) -> str:
+        """Everything step 0 depends on: not the strategy, function or later-step settings."""
+        d = self.cfg.to_dict()
+        for key in ("source", "sweep", "name"):
+            d.pop(key, None)
+        d["train"].pop("progress", None)
+        d["active"] = {k: d["active"][k] for k in ("seed", "mc_samples", "mc_batch_size", "object_threshold",
+                                                   "contour_threshold")}
+        d["restarts"], d["reference"] = self._restarts(), self.reference
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+    def _initial_model(self, store: LabelStore, selection: dict[str, Any]):
+        """Step 0, trained once per seed and shared by every run next to this one (same initial set).
+
+        The cache lives in ``<out_dir>/../.initial_models/<key>/`` (model + metrics, written
+        atomically, metrics last). Every strategy and acquisition function of a seed starts from the
+        same initial model, as in the paper, and a sweep trains it once instead of once per job.
+        """
+        cache = self.out.parent / ".initial_models" / self._initial_key()
+        if (cache / "metrics.json").exists():
+            model = build_model(self.cfg.model)
+            load_checkpoint(model, cache / "model.pt")
+            metrics = json.loads((cache / "metrics.json").read_text())
+            return model.to(self.device), self._record(0, store, selection, metrics, {"cached": True})
+        model, record = self._train_and_evaluate(0, store, selection)
+        metrics = {k: v for k, v in record.items() if k in _METRIC_KEYS}
+        save_checkpoint(model, cache / "model.pt")
+        atomic_write_json(cache / "metrics.json", metrics)
+        return model, record
 
     # ----------------------------------------------------------------- acquisition
     def _acquire(self, step: int, store: LabelStore, model: torch.nn.Module) -> dict[str, Any] | None:
@@ -363,6 +401,16 @@ def run_active(cfg: RunConfig, out_dir: str | Path, oracle: Oracle | None = None
     if reference:
         return run_reference(cfg, out_dir, progress)
     return ActiveRun(cfg, out_dir, oracle, progress).run()
+
+
+def scratch_run_dir() -> Path:
+    """A fresh run folder under the system temp folder (what notebooks use when given no ``out_dir``).
+
+    All scratch runs share one parent, so they also share the cached initial models.
+    """
+    parent = Path(tempfile.gettempdir()) / "alseg-runs"
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="run-", dir=parent))
 
 
 def load_selection(run_dir: str | Path, step: int) -> dict[str, np.ndarray]:

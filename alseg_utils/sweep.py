@@ -42,7 +42,7 @@ FULL_NOTEBOOK = "01_full_image_al.ipynb"  # strategy "full" and the full-data re
 REGION_NOTEBOOK = "02_region_al.ipynb"  # strategy "region"
 REPORT_NOTEBOOKS = ("03_calibration.ipynb", "04_uncertainty_histograms.ipynb", "05_results.ipynb")
 JOB_PARAMETERS = ("params_file", "strategy", "acquisition", "seed", "out_dir",
-                  "full_data_reference", "progress")  # what every job notebook must declare
+                  "full_data_reference", "steps", "progress")  # what every job notebook must declare
 REPORT_PARAMETERS = ("results_dir", "figures_dir")  # what every report notebook must declare
 MAX_ERROR_CHARS = 300  # one-line errors are cut to this length
 
@@ -56,7 +56,8 @@ class Job:
         notebook: file name of the notebook it runs (:data:`FULL_NOTEBOOK` or
             :data:`REGION_NOTEBOOK`).
         parameters: papermill parameters: ``params_file`` and ``out_dir`` (absolute path strings),
-            ``strategy``, ``acquisition``, ``seed``, ``full_data_reference`` and ``progress``.
+            ``strategy``, ``acquisition``, ``seed``, ``full_data_reference``, ``steps`` (-1 = the
+            params file's ``active.steps``; the notebooks' own default is shorter) and ``progress``.
     """
 
     name: str
@@ -115,7 +116,7 @@ def _make_job(name: str, strategy: str, acquisition: str, seed: int, params_file
     notebook = REGION_NOTEBOOK if strategy == "region" else FULL_NOTEBOOK
     parameters = {"params_file": params_file, "strategy": strategy, "acquisition": acquisition,
                   "seed": seed, "out_dir": str(results / name), "full_data_reference": reference,
-                  "progress": False}
+                  "steps": -1, "progress": False}
     return Job(name=name, notebook=notebook, parameters=parameters)
 
 

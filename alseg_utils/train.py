@@ -155,6 +155,9 @@ def _random_crop(
 ) -> tuple[Tensor, Tensor]:
     """Crop every sample at its own random offset (the same window for image and targets).
 
+    A partly labelled sample (region acquisition) is cropped around one of its labelled pixels,
+    drawn uniformly, so a crop never wastes an iteration on a sample with no label in view.
+
     Args:
         images: [B, 3, H, W], float.
         targets: [B, K, H, W], any dtype (label maps).
@@ -176,9 +179,21 @@ def _random_crop(
         )
     tops = torch.randint(0, H - h + 1, (len(images),), generator=generator).tolist()
     lefts = torch.randint(0, W - w + 1, (len(images),), generator=generator).tolist()
+    for b in range(len(images)):
+        labelled = (targets[b, 0] != IGNORE).nonzero()  # [P, 2]
+        if 0 < len(labelled) < H * W:  # partly labelled (regions): keep a labelled pixel in the crop
+            y, x = labelled[int(torch.randint(len(labelled), (1,), generator=generator))].tolist()
+            tops[b] = _offset_covering(y, h, H, generator)
+            lefts[b] = _offset_covering(x, w, W, generator)
     images = torch.stack([im[:, t : t + h, l : l + w] for im, t, l in zip(images, tops, lefts)])
     targets = torch.stack([tg[:, t : t + h, l : l + w] for tg, t, l in zip(targets, tops, lefts)])
     return images, targets
+
+
+def _offset_covering(pixel: int, crop: int, length: int, generator: torch.Generator) -> int:
+    """A uniform crop offset among those whose window of ``crop`` pixels contains ``pixel``."""
+    low, high = max(0, pixel - crop + 1), min(pixel, length - crop)
+    return low + int(torch.randint(high - low + 1, (1,), generator=generator))
 
 
 def _random_flips(images: Tensor, targets: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -276,8 +291,17 @@ def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def _batch_indices(n: int, batch_size: int, iterations: int, generator: torch.Generator) -> Tensor:
-    """Image indices of every batch: consecutive shuffled epochs, [iterations, batch_size]."""
+def _batch_indices(n: int, batch_size: int, iterations: int, generator: torch.Generator,
+                   weights: Tensor | None = None) -> Tensor:
+    """Image indices of every batch, [iterations, batch_size].
+
+    Consecutive shuffled epochs when every image carries the same number of labelled pixels (full
+    images); otherwise images are drawn with probability proportional to their labelled pixels
+    (regions), so that every labelled pixel is seen equally often whichever image holds it.
+    """
+    if weights is not None and bool((weights != weights[0]).any()):
+        flat = torch.multinomial(weights.double(), iterations * batch_size, replacement=True, generator=generator)
+        return flat.view(iterations, batch_size)
     epochs = math.ceil(iterations * batch_size / n)
     order = torch.cat([torch.randperm(n, generator=generator) for _ in range(epochs)])
     return order[: iterations * batch_size].view(iterations, batch_size)
@@ -362,7 +386,8 @@ def train_model(
     amp = amp_dtype(device, train_cfg.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     images, targets = _set_to_device(train, device)
-    batches = _batch_indices(len(train), train_cfg.batch_size, train_cfg.iterations, generator)
+    weights = torch.from_numpy((train.labels != IGNORE).reshape(len(train), -1).sum(1))  # [N]
+    batches = _batch_indices(len(train), train_cfg.batch_size, train_cfg.iterations, generator, weights)
     losses = []
     quiet = not train_cfg.progress or not sys.stderr.isatty()
     bar = tqdm(batches, desc=f"train (seed {seed})", leave=False, disable=quiet)

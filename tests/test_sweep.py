@@ -68,7 +68,7 @@ def test_expand_jobs_counts_names_and_parameters(tmp_path: Path) -> None:
     assert region.parameters == {
         "params_file": str(params.resolve()), "strategy": "region", "acquisition": "bald", "seed": 1,
         "out_dir": str((tmp_path / "sweep" / "results" / "region-bald-s1").resolve()),
-        "full_data_reference": False, "progress": False}
+        "full_data_reference": False, "steps": -1, "progress": False}
     ref = by_name["reference-s1"]
     assert ref.notebook == "01_full_image_al.ipynb" and ref.parameters["full_data_reference"] is True
     assert (ref.parameters["strategy"], ref.parameters["acquisition"]) == ("full", "random")

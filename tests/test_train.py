@@ -305,3 +305,26 @@ def test_cuda_amp_training_runs():
     assert all(math.isfinite(v) for v in result.losses) and math.isfinite(result.val_loss)
     obj, _ = predict_probs(result.model, val.images, batch_size=2)
     assert obj.device.type == "cpu" and obj.dtype == torch.float32
+
+
+def test_partly_labelled_images_are_drawn_by_labelled_pixels() -> None:
+    from alseg_utils.train import _batch_indices
+
+    gen = torch.Generator().manual_seed(0)
+    idx = _batch_indices(3, 4, 500, gen, torch.tensor([100, 0, 300]))
+    counts = torch.bincount(idx.flatten(), minlength=3)
+    assert counts[1] == 0 and 2.5 < counts[2] / counts[0] < 3.5
+    same = _batch_indices(3, 2, 3, torch.Generator().manual_seed(0), torch.tensor([5, 5, 5]))
+    assert sorted(same.flatten().tolist()) == [0, 0, 1, 1, 2, 2]  # equal weights: shuffled epochs
+
+
+def test_crop_of_a_partly_labelled_image_keeps_a_labelled_pixel() -> None:
+    from alseg_utils.train import _random_crop
+
+    targets = torch.full((6, 2, 20, 30), 255, dtype=torch.uint8)
+    targets[:, :, 19, 29] = 1  # one labelled pixel in the corner
+    images = torch.zeros(6, 3, 20, 30)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(5):
+        _, cropped = _random_crop(images, targets, [8, 10], gen)
+        assert ((cropped[:, 0] != 255).flatten(1).sum(1) == 1).all()

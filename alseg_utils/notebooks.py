@@ -1,0 +1,93 @@
+"""Execute the numbered notebooks headlessly (papermill) and scrub what they store.
+
+``python -m alseg_utils.notebooks execute notebooks`` re-executes every notebook in place with its
+default (quick) parameters, the way they are committed: outputs kept, execution metadata and
+timestamps removed, so that ``pytest --nbval`` compares only what the notebooks print.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from alseg_utils.results import atomic_write_text
+
+NOTEBOOK_ORDER = (
+    "00_data_prep.ipynb", "01_full_image_al.ipynb", "02_region_al.ipynb", "03_calibration.ipynb",
+    "04_uncertainty_histograms.ipynb", "05_results.ipynb",
+)
+
+
+def scrub_notebook(nb: Any) -> Any:
+    """Remove execution metadata (timestamps, durations, papermill bookkeeping) in place.
+
+    Args:
+        nb: an ``nbformat.NotebookNode``.
+
+    Returns:
+        The same notebook.
+    """
+    nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("ExecuteTime", None)
+        if cell.cell_type == "code":
+            for out in cell.get("outputs", []):
+                out.get("metadata", {}).pop("execution", None)
+    return nb
+
+
+def execute_notebook(path: str | Path, output: str | Path | None = None,
+                     parameters: dict[str, Any] | None = None, kernel_name: str | None = None) -> Path:
+    """Execute a notebook with papermill (cwd = its folder), then scrub and save it atomically.
+
+    Args:
+        path: the notebook to run.
+        output: where the executed copy goes (default: in place).
+        parameters: values for the ``parameters`` cell (none: the committed defaults).
+        kernel_name: Jupyter kernel (default: the notebook's own).
+
+    Returns:
+        The path written.
+    """
+    import papermill
+
+    path = Path(path).resolve()
+    output = Path(output).resolve() if output else path
+    tmp = output.with_name(f".{output.stem}.running.ipynb")
+    papermill.execute_notebook(str(path), str(tmp), parameters=parameters or {}, cwd=str(path.parent),
+                               kernel_name=kernel_name, progress_bar=False)
+    nb = scrub_notebook(nbformat.read(tmp, as_version=4))
+    atomic_write_text(output, nbformat.writes(nb) + "\n")
+    tmp.unlink(missing_ok=True)
+    return output
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m alseg_utils.notebooks execute FOLDER [NAMES...]``: re-execute in place, in order."""
+    p = argparse.ArgumentParser(prog="python -m alseg_utils.notebooks")
+    p.add_argument("command", choices=("execute", "scrub"))
+    p.add_argument("folder")
+    p.add_argument("names", nargs="*", help="notebook file names (default: all, in order)")
+    args = p.parse_args(argv)
+    folder = Path(args.folder)
+    names = args.names or [n for n in NOTEBOOK_ORDER if (folder / n).exists()]
+    for name in names:
+        if args.command == "execute":
+            print(f"executing {name}", flush=True)
+            execute_notebook(folder / name)
+        else:
+            nb = scrub_notebook(nbformat.read(folder / name, as_version=4))
+            atomic_write_text(folder / name, nbformat.writes(nb) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
