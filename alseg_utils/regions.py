@@ -159,15 +159,26 @@ def _as_mask(labelled: Tensor | np.ndarray, shape: tuple[int, ...]) -> np.ndarra
     return mask
 
 
-def _greedy(value: np.ndarray, tops: list[int], lefts: list[int], h: int, w: int,
-            m: int) -> list[Region]:
-    """Repeatedly take the best window and drop the windows of its image that overlap it.
+def _check_diversity(max_per_image: int | None, min_distance: int) -> None:
+    if max_per_image is not None and (not isinstance(max_per_image, (int, np.integer))
+                                      or isinstance(max_per_image, bool) or max_per_image < 1):
+        raise ValueError(f"max_per_image must be None (no cap) or an integer >= 1, got {max_per_image!r}")
+    if not isinstance(min_distance, (int, np.integer)) or isinstance(min_distance, bool) or min_distance < 0:
+        raise ValueError(f"min_distance must be an integer >= 0 (pixels), got {min_distance!r}")
+
+
+def _greedy(value: np.ndarray, tops: list[int], lefts: list[int], h: int, w: int, m: int,
+            max_per_image: int | None = None, min_distance: int = 0) -> list[Region]:
+    """Repeatedly take the best window and drop the windows of its image that it rules out.
 
     ``value`` ``[N, nh, nw]`` holds window scores, ``-inf`` for windows that may not be chosen; it
-    is modified in place. ``np.argmax`` returns the first maximum, so ties go to the lowest
-    (image, top, left).
+    is modified in place. A chosen window rules out the windows of its image that come closer than
+    ``min_distance`` pixels to it (with 0: those that overlap it) and, once its image holds
+    ``max_per_image`` chosen windows, the rest of that image. ``np.argmax`` returns the first
+    maximum, so ties go to the lowest (image, top, left).
     """
     tops_a, lefts_a = np.asarray(tops), np.asarray(lefts)
+    per_image = np.zeros(value.shape[0], dtype=np.int64)
     chosen: list[Region] = []
     while len(chosen) < m:
         flat = int(np.argmax(value))
@@ -175,19 +186,29 @@ def _greedy(value: np.ndarray, tops: list[int], lefts: list[int], h: int, w: int
             break  # nothing left to choose
         i, a, b = np.unravel_index(flat, value.shape)
         chosen.append(Region(int(i), tops[a], lefts[b], h, w))
-        rows = np.abs(tops_a - tops[a]) < h  # [nh] windows sharing rows with the chosen one
-        cols = np.abs(lefts_a - lefts[b]) < w  # [nw]
+        rows = np.abs(tops_a - tops[a]) < h + min_distance  # [nh] windows too close in rows
+        cols = np.abs(lefts_a - lefts[b]) < w + min_distance  # [nw]
         value[i][np.ix_(rows, cols)] = -np.inf
+        per_image[i] += 1
+        if max_per_image is not None and per_image[i] >= max_per_image:
+            value[i] = -np.inf  # this image is full for this step
     return chosen
 
 
 def select_regions(scores: Tensor | np.ndarray, size: int | tuple[int, int], stride: int, m: int,
-                   labelled: Tensor | np.ndarray | None = None) -> list[Region]:
+                   labelled: Tensor | np.ndarray | None = None, *, max_per_image: int | None = None,
+                   min_distance: int = 0) -> list[Region]:
     """The ``m`` most uncertain non-overlapping windows over all pool images (Alg. 2).
 
     Already-labelled pixels score 0; windows made only of labelled pixels are never chosen. The
     best window over all images is taken first, then the best window overlapping none chosen so
     far, and so on. Ties go to the lowest (image, top, left).
+
+    The optional spatial-diversity rule (off by default, the paper's setting; see
+    :mod:`alseg_utils.superpixels` for why it helps) caps the windows per image and keeps the
+    windows of one image apart: at least ``min_distance`` pixel rows or columns lie between any two
+    of them (the Chebyshev distance of their nearest pixels exceeds ``min_distance``; equivalently,
+    one grown by ``min_distance`` on every side does not overlap the other).
 
     Args:
         scores: per-pixel scores, ``[N, H, W]``, finite (>= 0 for every acquisition function).
@@ -195,15 +216,19 @@ def select_regions(scores: Tensor | np.ndarray, size: int | tuple[int, int], str
         stride: step between windows, pixels.
         m: number of regions wanted (>= 0); fewer are returned when fewer fit.
         labelled: ``True`` where a pixel is already labelled, bool ``[N, H, W]``; ``None`` = none.
+        max_per_image: at most this many windows per image; ``None`` = no cap.
+        min_distance: pixels kept free between two windows of one image (>= 0); 0 = they may touch.
 
     Returns:
         Up to ``m`` :class:`Region` objects, best first, pairwise disjoint.
 
     Raises:
-        ValueError: malformed ``scores``/``labelled``, window larger than the image, ``m`` < 0.
+        ValueError: malformed ``scores``/``labelled``, window larger than the image, ``m`` < 0, bad
+            diversity settings.
     """
     if not isinstance(m, (int, np.integer)) or m < 0:
         raise ValueError(f"m (regions to select) must be an integer >= 0, got {m!r}")
+    _check_diversity(max_per_image, min_distance)
     scores = _as_scores(scores)
     open_windows = None
     if labelled is not None:
@@ -217,7 +242,7 @@ def select_regions(scores: Tensor | np.ndarray, size: int | tuple[int, int], str
         sums[~open_windows] = -np.inf
     tops, lefts = region_origins(scores.shape[1], scores.shape[2], size, stride)
     h, w = _pair(size)
-    return _greedy(sums, tops, lefts, h, w, int(m))
+    return _greedy(sums, tops, lefts, h, w, int(m), max_per_image, int(min_distance))
 
 
 def regions_mask(regions: list[Region], shape: tuple[int, int, int]) -> np.ndarray:

@@ -232,3 +232,84 @@ def test_regions_mask_rejects_regions_outside_the_pool() -> None:
         regions_mask([Region(0, 3, 0, 2, 2)], (1, 4, 4))
     with pytest.raises(ValueError, match="outside"):
         regions_mask([Region(1, 0, 0, 2, 2)], (1, 4, 4))
+
+
+# --------------------------------------------------------------------------- spatial diversity
+
+
+def _window_gap(a: Region, b: Region) -> int:
+    """Smallest Chebyshev distance between a pixel of ``a`` and a pixel of ``b`` (0 when they overlap)."""
+    rows = max(a.top - (b.top + b.height - 1), b.top - (a.top + a.height - 1), 0)
+    cols = max(a.left - (b.left + b.width - 1), b.left - (a.left + a.width - 1), 0)
+    return max(rows, cols)
+
+
+def _brute_select_diverse(scores: np.ndarray, size: int, stride: int, m: int, labelled: np.ndarray | None,
+                          max_per_image: int | None, min_distance: int) -> list[Region]:
+    """Greedy by brute force with the diversity rule checked against every earlier pick."""
+    if labelled is not None:
+        scores = np.where(labelled, 0, scores)
+    n, height, width = scores.shape
+    tops, lefts = region_origins(height, width, size, stride)
+    cands = sorted((-scores[i, t:t + size, l:l + size].sum(dtype=np.float64), i, t, l)
+                   for i, t, l in itertools.product(range(n), tops, lefts)
+                   if labelled is None or not labelled[i, t:t + size, l:l + size].all())
+    chosen: list[Region] = []
+    for _, i, t, l in cands:
+        r = Region(i, t, l, size, size)
+        same = [c for c in chosen if c.image == i]
+        full = max_per_image is not None and len(same) >= max_per_image
+        if len(chosen) < m and not full and all(_window_gap(c, r) > min_distance for c in same):
+            chosen.append(r)  # gap > 0 means disjoint, so min_distance = 0 is the plain rule
+    return chosen
+
+
+def test_max_per_image_caps_windows_per_image() -> None:
+    scores = np.zeros((2, 4, 8))
+    scores[0] = 3.0  # image 0 is the most uncertain everywhere ...
+    scores[1] = 1.0
+    assert [r.image for r in select_regions(scores, 2, 2, m=4)] == [0, 0, 0, 0]
+    chosen = select_regions(scores, 2, 2, m=4, max_per_image=1)
+    assert chosen == [Region(0, 0, 0, 2, 2), Region(1, 0, 0, 2, 2)]  # ... but gives one window each
+    assert select_regions(scores, 2, 2, m=4, max_per_image=3) == select_regions(scores, 2, 2, m=4)[:3] + [
+        Region(1, 0, 0, 2, 2)]
+
+
+def test_min_distance_keeps_windows_apart() -> None:
+    scores = np.ones((1, 2, 10))
+    assert select_regions(scores, 2, 1, m=5) == [Region(0, 0, l, 2, 2) for l in (0, 2, 4, 6, 8)]
+    # 1 free column between windows: lefts 0, 3, 6 (9 would not fit)
+    assert select_regions(scores, 2, 1, m=5, min_distance=1) == [Region(0, 0, l, 2, 2) for l in (0, 3, 6)]
+    assert select_regions(scores, 2, 1, m=5, min_distance=4) == [Region(0, 0, l, 2, 2) for l in (0, 6)]
+    two = np.ones((2, 2, 10))  # the rule is per image: the other image may take the same place
+    assert select_regions(two, 2, 1, m=4, min_distance=8) == [Region(0, 0, 0, 2, 2), Region(1, 0, 0, 2, 2)]
+
+
+def test_min_distance_blocks_diagonal_neighbours() -> None:
+    scores = np.zeros((1, 6, 6))
+    scores[0, :2, :2] = 5.0
+    scores[0, 3:5, 3:5] = 4.0  # one free row and column away from the best window (Chebyshev gap 2)
+    assert select_regions(scores, 2, 1, m=2, min_distance=1)[1] == Region(0, 3, 3, 2, 2)
+    assert Region(0, 3, 3, 2, 2) not in select_regions(scores, 2, 1, m=2, min_distance=2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_pool(), st.sampled_from([None, 1, 2]), st.sampled_from([0, 1, 3]))
+def test_diverse_selection_equals_brute_force(pool: tuple, max_per_image: int | None, min_distance: int) -> None:
+    scores, labelled, size, stride, m = pool
+    chosen = select_regions(scores, size, stride, m, labelled=labelled, max_per_image=max_per_image,
+                            min_distance=min_distance)
+    assert chosen == _brute_select_diverse(scores, size, stride, m, labelled, max_per_image, min_distance)
+    for a, b in itertools.combinations(chosen, 2):
+        assert a.image != b.image or _window_gap(a, b) > min_distance
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"max_per_image": 0}, "max_per_image"),
+    ({"max_per_image": 1.5}, "max_per_image"),
+    ({"min_distance": -1}, "min_distance"),
+    ({"min_distance": True}, "min_distance"),
+])
+def test_select_regions_rejects_bad_diversity_settings(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        select_regions(np.zeros((1, 4, 4)), 2, 1, 1, **kwargs)
