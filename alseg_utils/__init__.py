@@ -31,7 +31,7 @@ _EXPORTS = {
 }
 _MODULES = {name: module for module, names in _EXPORTS.items() for name in names}
 _SUBMODULES = {
-    "active", "calibration", "cli", "config", "data", "errors", "evaluate", "instances", "labels", "metrics",
+    "active", "annotation", "calibration", "cli", "config", "data", "errors", "evaluate", "instances", "labels", "metrics",
     "model", "notebooks", "oracle", "plots", "regions", "results", "sweep", "synthetic", "train",
     "uncertainty",
 }

@@ -69,15 +69,24 @@ class RunData:
     n_initial: int
 
 
-def prepare_run_data(cfg: RunConfig) -> RunData:
+def prepare_run_data(cfg: RunConfig, require_masks: bool = True) -> RunData:
     """Load (or generate) the data and draw the seed's initial / validation / pool split.
 
+    Args:
+        cfg: the run configuration.
+        require_masks: False accepts a ``folder`` dataset without masks and without a test set
+            (its labels then come from a person, :class:`~alseg_utils.annotation.FilesOracle`).
+
     Raises:
-        ConfigError: the pool is too small for the requested images per step.
+        ConfigError: the pool is too small for the requested images per step, or validation
+            images are asked for images without masks.
         DataError: the data folder is missing or malformed.
     """
-    full = load_dataset(cfg, "train")
-    test = load_dataset(cfg, "test")
+    full = load_dataset(cfg, "train", require_masks=require_masks)
+    test = load_dataset(cfg, "test", require_masks=require_masks)
+    if not full.has_masks and cfg.data.n_val > 0:
+        raise ConfigError(f"data.n_val = {cfg.data.n_val}, but the training images have no masks to validate "
+                          "with; set data.n_val: 0 (restarts are then ranked by their training loss)")
     split = split_pool(len(full), cfg.data.n_initial, cfg.data.n_val, cfg.active.seed, full.grades)
     if cfg.active.strategy == "full" and cfg.active.images_per_step > len(split.pool):
         raise ConfigError(
@@ -120,7 +129,7 @@ class ActiveRun:
                  progress: bool = True, reference: bool = False) -> None:
         self.cfg, self.out, self.progress, self.reference = cfg, Path(out_dir), progress, reference
         self._claim_folder()
-        self.data = prepare_run_data(cfg)
+        self.data = prepare_run_data(cfg, require_masks=getattr(oracle, "needs_ground_truth", True))
         self.oracle = oracle or SimulatedOracle(
             np.where(self.data.train.valid, self.data.train.masks, 0),
             np.where(self.data.train.valid, self.data.train.contours, 0))
@@ -228,13 +237,18 @@ class ActiveRun:
             _labelled_set(self.data.train.images, store, store.labelled_images()), _full_set(self.data.val),
             self.cfg.model, self.cfg.train, restarts=self._restarts(), seed=_step_seed(self.cfg, step))
         t1 = time.perf_counter()
-        metrics = evaluate_model(trained.model, self.data.test, self.cfg, seed=_step_seed(self.cfg, step),
-                                 device=self.device)
+        metrics = self._evaluate(trained.model, step)
         metrics["val_loss"] = float(trained.val_loss)
         timing = {"train_s": round(t1 - t0, 2), "eval_s": round(time.perf_counter() - t1, 2)}
         if "arrays" in selection:
             _save_npz(self.out / "selections" / f"step_{step:03d}.npz", selection["arrays"])
         return trained.model, self._record(step, store, selection, metrics, timing)
+
+    def _evaluate(self, model: torch.nn.Module, step: int) -> dict[str, Any]:
+        """Test-set metrics; none when the data has no labelled test set (a user's own images)."""
+        if len(self.data.test) == 0:
+            return {}
+        return evaluate_model(model, self.data.test, self.cfg, seed=_step_seed(self.cfg, step), device=self.device)
 
     def _record(self, step: int, store: LabelStore, selection: dict[str, Any], metrics: dict[str, Any],
                 timing: dict[str, Any]) -> dict[str, Any]:
@@ -248,8 +262,8 @@ class ActiveRun:
         }
 
     # ----------------------------------------------------------------- the shared initial model
-    def _initial_key(self) -> str:
-        """Everything step 0 depends on: not the strategy, function or later-step settings."""
+    def _initial_key(self, store: LabelStore) -> str:
+        """Everything step 0 depends on (its labels included): not the strategy, function or later-step settings."""
         d = self.cfg.to_dict()
         for key in ("source", "sweep", "name"):
             d.pop(key, None)
@@ -257,6 +271,7 @@ class ActiveRun:
         d["active"] = {k: d["active"][k] for k in ("seed", "mc_samples", "mc_batch_size", "object_threshold",
                                                    "contour_threshold")}
         d["restarts"], d["reference"] = self._restarts(), self.reference
+        d["labels"] = hashlib.sha256(store.labels.tobytes() + store.contours.tobytes()).hexdigest()
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def _initial_model(self, store: LabelStore, selection: dict[str, Any]):
@@ -266,7 +281,7 @@ class ActiveRun:
         atomically, metrics last). Every strategy and acquisition function of a seed starts from the
         same initial model, as in the paper, and a sweep trains it once instead of once per job.
         """
-        cache = self.out.parent / ".initial_models" / self._initial_key()
+        cache = self.out.parent / ".initial_models" / self._initial_key(store)
         if (cache / "metrics.json").exists():
             model = build_model(self.cfg.model)
             load_checkpoint(model, cache / "model.pt")

@@ -1,7 +1,8 @@
-"""The ``alseg`` command: run, sweep, report, data, reproduce.
+"""The ``alseg`` command: run, sweep, report, data, reproduce, export, ingest.
 
 User errors (bad params, missing data, foreign run folders) print one line ``alseg: error: ...``
-and exit with status 2; no traceback.
+and exit with status 2; no traceback. A run with ``--oracle files`` that waits for annotations
+prints one line saying what to annotate and the commands that continue, and exits with status 3.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--reference", action="store_true", help="train once on all labels (full-data line)")
     run.add_argument("--out", help="run folder (default: results/<name>/<strategy>-<acquisition>-s<seed>)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--oracle", choices=("simulated", "files"), default="simulated",
+                     help="who labels: ground truth (simulated) or a person through export / ingest (files)")
 
     sweep = sub.add_parser("sweep", help="every strategy x acquisition x seed through papermill")
     sweep.add_argument("params")
@@ -46,6 +49,15 @@ def _parser() -> argparse.ArgumentParser:
     repro.add_argument("params", nargs="+")
     repro.add_argument("--workers", type=int, default=2)
     repro.add_argument("--figures", help="where figures go (default: figures/)")
+
+    export = sub.add_parser("export", help="write what a --oracle files run waits for, for annotation")
+    export.add_argument("run_dir", help="the run folder (--out of alseg run)")
+    export.add_argument("--to", required=True, help="export folder (created)")
+    export.add_argument("--step", type=int, help="the step to export (default: the latest request)")
+
+    ingest = sub.add_parser("ingest", help="check the corrected masks and store them in the run folder")
+    ingest.add_argument("run_dir", help="the run folder (--out of alseg run)")
+    ingest.add_argument("--from", dest="source", required=True, help="folder holding the corrected masks")
     return p
 
 
@@ -58,11 +70,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
     a = cfg.active
     name = "reference" if args.reference else f"{a.strategy}-{a.acquisition}"
     out = Path(args.out) if args.out else Path("results") / cfg.name / f"{name}-s{a.seed}"
-    records = run_active(cfg, out, progress=not args.no_progress, reference=args.reference)
+    oracle = None
+    if args.oracle == "files":
+        from alseg_utils.annotation import FilesOracle
+
+        if args.reference:
+            raise AlsegError("--reference trains on the ground truth of every image; run it with --oracle simulated")
+        oracle = FilesOracle(out)
+    records = run_active(cfg, out, oracle=oracle, progress=not args.no_progress, reference=args.reference)
     if records:
         last = records[-1]
-        print(f"{out}: {len(records)} steps, labelled {100 * last['labelled_fraction']:.1f}% of pixels, "
-              f"F1 {last['f1']:.3f}, Dice {last['dice']:.3f}, ECE {last['ece']:.4f}")
+        scores = (f"F1 {last['f1']:.3f}, Dice {last['dice']:.3f}, ECE {last['ece']:.4f}" if "f1" in last
+                  else "no labelled test set, not evaluated")
+        print(f"{out}: {len(records)} steps, labelled {100 * last['labelled_fraction']:.1f}% of pixels, {scores}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from alseg_utils.annotation import export_request
+
+    manifest = export_request(args.run_dir, args.to, args.step)
+    print(f"{manifest}: see {manifest.parent / 'HOWTO.txt'}; put the answers in {manifest.parent / 'answers'}")
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from alseg_utils.annotation import ingest_answers
+
+    result = ingest_answers(args.run_dir, args.source)
+    done = "stored" if result.written else "already stored (nothing changed)"
+    print(f"step {result.step}: {result.regions} answers {done} in {result.path}; rerun the `alseg run` command")
     return 0
 
 
@@ -91,9 +128,10 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.params)
     for split in ("train", "test"):
-        ds = load_dataset(cfg, split)
-        print(f"{cfg.data_root()} {split}: {len(ds)} images of {ds.images.shape[1]}x{ds.images.shape[2]}, "
-              f"{100 * ds.masks.mean():.1f}% object pixels")
+        ds = load_dataset(cfg, split, require_masks=False)
+        masks = (f"{100 * ds.masks.mean():.1f}% object pixels" if ds.has_masks and len(ds)
+                 else "no masks (label them with alseg run --oracle files)" if len(ds) else "none: not evaluated")
+        print(f"{cfg.data_root()} {split}: {len(ds)} images of {ds.images.shape[1]}x{ds.images.shape[2]}, {masks}")
     return 0
 
 
@@ -110,7 +148,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": _cmd_run, "sweep": _cmd_sweep, "report": _cmd_report, "data": _cmd_data,
-            "reproduce": _cmd_reproduce}
+            "reproduce": _cmd_reproduce, "export": _cmd_export, "ingest": _cmd_ingest}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,11 +158,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: arguments without the program name (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit status: 0 on success, 1 when a sweep job failed, 2 on a user error.
+        The exit status: 0 on success, 1 when a sweep job failed, 2 on a user error, 3 when a
+        ``--oracle files`` run waits for annotations.
     """
+    from alseg_utils.annotation import AnnotationPending
+
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
+    except AnnotationPending as pending:
+        print(f"alseg: {pending}", file=sys.stderr)
+        return 3
     except AlsegError as err:
         print(f"alseg: error: {err}", file=sys.stderr)
         return 2

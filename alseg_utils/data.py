@@ -29,6 +29,11 @@ Layouts read (the synthetic generators of :mod:`alseg_utils.synthetic` write the
   is background. A mask with one non-zero value (1 or 255, say) is binary and its connected
   components become the instances; a mask with several non-zero values holds instance ids
   (1..k). Images are resized (bilinear; masks nearest) or zero-padded to ``data.image_size``.
+
+  Images with no masks at all (labelled through ``alseg run --oracle files``): leave out
+  ``train/masks``; the ``test`` folder is then optional too (no test set = no evaluation). Loaders
+  are asked for this with ``require_masks=False``; a set without ground truth has
+  ``has_masks == False`` and all-zero masks.
 """
 
 from __future__ import annotations
@@ -74,6 +79,8 @@ class SegmentationSet:
         valid: False on zero padding added by ``resize="pad"``, [N, H, W], bool.
         names: file stems, e.g. ``"train_12"`` or ``"ISIC_0000000"``.
         grades: GlaS ``"benign"`` / ``"malignant"`` from Grade.csv; ``""`` otherwise.
+        has_masks: False when the images came without ground truth (masks, instances and contours
+            are then all zero and mean nothing).
     """
 
     images: np.ndarray
@@ -83,6 +90,7 @@ class SegmentationSet:
     valid: np.ndarray
     names: list[str]
     grades: list[str]
+    has_masks: bool = True
 
     def subset(self, idx: Sequence[int]) -> SegmentationSet:
         """The images at positions ``idx``, in that order.
@@ -97,7 +105,7 @@ class SegmentationSet:
         return SegmentationSet(
             images=self.images[ix], masks=self.masks[ix], instances=self.instances[ix],
             contours=self.contours[ix], valid=self.valid[ix],
-            names=[self.names[i] for i in ix], grades=[self.grades[i] for i in ix],
+            names=[self.names[i] for i in ix], grades=[self.grades[i] for i in ix], has_masks=self.has_masks,
         )
 
     def __len__(self) -> int:
@@ -263,13 +271,15 @@ class _Item:
 
     name: str
     image: Path
-    labels: Path
+    labels: Path | None  # None: the image has no ground truth
     grade: str = ""
 
 
 def _load_pair(item: _Item, to_instances: Callable[[np.ndarray, Path], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Read one image and its instance labels, checking that their sizes agree."""
+    """Read one image and its instance labels (all zero without a label file), checking their sizes agree."""
     image = read_rgb(item.image)
+    if item.labels is None:
+        return image, np.zeros(image.shape[:2], np.int32)
     instances = to_instances(read_labels(item.labels), item.labels)
     if instances.shape != image.shape[:2]:
         raise DataError(
@@ -300,6 +310,17 @@ def _assemble(
         images=np.stack(images), masks=(inst_arr > 0).astype(np.uint8), instances=inst_arr,
         contours=contours, valid=np.stack(valids),
         names=[it.name for it in items], grades=[it.grade for it in items],
+        has_masks=all(it.labels is not None for it in items),
+    )
+
+
+def _empty_set(size: Sequence[int]) -> SegmentationSet:
+    """A set of no images of ``size`` (H, W): a test split the user does not have."""
+    h, w = int(size[0]), int(size[1])
+    return SegmentationSet(
+        images=np.zeros((0, h, w, 3), np.uint8), masks=np.zeros((0, h, w), np.uint8),
+        instances=np.zeros((0, h, w), np.int32), contours=np.zeros((0, h, w), np.uint8),
+        valid=np.zeros((0, h, w), bool), names=[], grades=[],
     )
 
 
@@ -497,14 +518,19 @@ def _folder_instances(labels: np.ndarray, path: Path) -> np.ndarray:
     return _components(labels)
 
 
-def _folder_items(root: Path, split: str) -> list[_Item]:
-    """The images of ``root/split/images`` with their masks from ``root/split/masks``."""
+def _folder_items(root: Path, split: str, require_masks: bool = True) -> list[_Item]:
+    """The images of ``root/split/images`` with their masks from ``root/split/masks``.
+
+    With ``require_masks=False`` a missing ``masks`` folder gives items without label files.
+    """
     images, masks = root / split / "images", root / split / "masks"
     if not images.is_dir():
         raise DataError(f"{images}: folder not found; put the {split} images there and their masks in {masks}")
     paths = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise DataError(f"{images}: no images ({', '.join(IMAGE_SUFFIXES)}) found; add the {split} images")
+    if not require_masks and not masks.exists():
+        return [_Item(path.stem, path, None) for path in paths]
     items = []
     for path in paths:
         mask = masks / f"{path.stem}.png"
@@ -515,7 +541,8 @@ def _folder_items(root: Path, split: str) -> list[_Item]:
 
 
 def load_folder(
-    root: str | Path, split: str, size: Sequence[int], resize: str = "resize", contour_radius: int = 3
+    root: str | Path, split: str, size: Sequence[int], resize: str = "resize", contour_radius: int = 3,
+    require_masks: bool = True,
 ) -> SegmentationSet:
     """Load a user's own images and masks (layout in the module docstring).
 
@@ -525,6 +552,9 @@ def load_folder(
         size: (H, W) every image is brought to.
         resize: ``"resize"`` (bilinear images, nearest masks) or ``"pad"`` (zero padding).
         contour_radius: disk radius of :func:`contour_target`.
+        require_masks: when False, ``train`` may have no ``masks`` folder (the set then has
+            ``has_masks=False``) and a missing ``test`` folder gives an empty set; a ``test``
+            folder that exists still needs its masks.
 
     Returns:
         The images sorted by file name; grades ``""``.
@@ -542,7 +572,10 @@ def load_folder(
         raise DataError(
             f"{root}: data folder not found; create it with train/images, train/masks, test/images, test/masks"
         )
-    return _assemble(_folder_items(root, split), _folder_instances, size, resize, contour_radius)
+    if split == "test" and not require_masks and not (root / split).exists():
+        return _empty_set(size)
+    items = _folder_items(root, split, require_masks=require_masks or split == "test")
+    return _assemble(items, _folder_instances, size, resize, contour_radius)
 
 
 # ----------------------------------------------------------------------------- from a config
@@ -565,12 +598,14 @@ def _generate_synthetic(cfg: RunConfig, root: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def load_dataset(cfg: RunConfig, split: str) -> SegmentationSet:
+def load_dataset(cfg: RunConfig, split: str, require_masks: bool = True) -> SegmentationSet:
     """Load the dataset a run config names, generating the synthetic set when asked to.
 
     Args:
         cfg: the run config (``data.dataset``, ``data.root``, ``data.image_size``, ...).
         split: ``"train"`` or ``"test"`` (GlaS also ``"testA"`` / ``"testB"``).
+        require_masks: False lets a ``folder`` dataset come without masks (see :func:`load_folder`);
+            GlaS and ISIC always need theirs.
 
     Returns:
         The split; test splits are cut to the first ``data.max_test`` images when that is > 0.
@@ -591,7 +626,7 @@ def load_dataset(cfg: RunConfig, split: str) -> SegmentationSet:
     elif d.dataset == "isic":
         data = load_isic2016(root, split, size, d.contour_radius)
     else:
-        data = load_folder(root, split, size, d.resize, d.contour_radius)
+        data = load_folder(root, split, size, d.resize, d.contour_radius, require_masks=require_masks)
     if split != "train" and d.max_test > 0 and len(data) > d.max_test:
         data = data.subset(range(d.max_test))
     return data

@@ -19,7 +19,7 @@ from alseg_utils.results import atomic_write_text
 
 NOTEBOOK_ORDER = (
     "00_data_prep.ipynb", "01_full_image_al.ipynb", "02_region_al.ipynb", "03_calibration.ipynb",
-    "04_uncertainty_histograms.ipynb", "05_results.ipynb",
+    "04_uncertainty_histograms.ipynb", "05_results.ipynb", "06_annotate_your_data.ipynb",
 )
 
 

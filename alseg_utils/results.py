@@ -306,3 +306,28 @@ def read_run_config(results_dir: str | Path) -> dict[str, Any]:
         cfg.pop("source", None)
         return cfg
     raise FileNotFoundError(f"no run (config.json) under {results_dir}")
+
+
+RECORD_FILES = ("steps.jsonl", "config.json", "selections/*.npz")
+
+
+def copy_records(results_dir: str | Path, dest: str | Path) -> list[Path]:
+    """Copy what the figure notebooks read (records, configs, selections) from a sweep's runs.
+
+    Models and label stores are left behind. Used to ship ``notebooks/example_results``.
+
+    Args:
+        results_dir: a sweep's results folder (one sub-folder per run).
+        dest: where the copy goes (same sub-folder names).
+
+    Returns:
+        The files written.
+    """
+    src, out = Path(results_dir), Path(dest)
+    written = []
+    for pattern in RECORD_FILES:
+        for path in sorted(src.glob(f"*/{pattern}")):
+            target = out / path.relative_to(src)
+            atomic_write_bytes(target, path.read_bytes())
+            written.append(target)
+    return written

@@ -1,0 +1,519 @@
+"""Human-in-the-loop round trip: FilesOracle, export, ingest (all or nothing), GeoJSON, your own data."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import functools
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from PIL import Image
+from skimage.measure import label
+
+from alseg_utils.active import ActiveRun, run_active
+from alseg_utils.annotation import (
+    AnnotationPending,
+    FilesOracle,
+    export_request,
+    geojson_name,
+    geojson_polygons,
+    ingest_answers,
+    load_answers,
+    mask_polygons,
+    polygons_mask,
+    read_request,
+    region_id,
+    run_with_annotator,
+    scripted_annotator,
+    step_dir,
+)
+from alseg_utils.cli import main
+from alseg_utils.config import load_config
+from alseg_utils.data import contour_target, load_dataset
+from alseg_utils.errors import ConfigError, DataError, RunStateError
+from alseg_utils.labels import LabelStore
+from alseg_utils.oracle import AnnotationRequest
+from alseg_utils.regions import Region
+
+TINY = {
+    "name": "tiny",
+    "data": {"dataset": "glas", "root": "data", "synthetic": True, "synthetic_n_train": 14,
+             "synthetic_n_test": 4, "synthetic_size": [64, 96], "image_size": [64, 96], "n_initial": 3,
+             "n_val": 3, "contour_radius": 1, "max_test": 1},
+    "model": {"encoder": "resnet18", "decoder_channels": 8, "output_stride": 16},
+    "train": {"iterations": 2, "batch_size": 2, "crop_size": [], "progress": False, "rotation": 0.0},
+    "active": {"strategy": "region", "acquisition": "bald", "steps": 1, "images_per_step": 2,
+               "regions_per_step": 3, "region_size": 16, "region_stride": 8, "mc_samples": 2,
+               "mc_batch_size": 4, "restarts_full": 1, "restarts_region": 1},
+    "eval": {"min_object_size": 50, "eval_batch_size": 4},  # few objects: fast object metrics
+}
+
+
+def _comparable(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "timing"} for r in records]
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _pending(cfg, run_dir: Path, oracle: FilesOracle | None = None) -> AnnotationPending:
+    with pytest.raises(AnnotationPending) as info:
+        run_active(cfg, run_dir, oracle=oracle or FilesOracle(run_dir), progress=False)
+    return info.value
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def params(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("params") / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cfg(params: Path):
+    return load_config(params)
+
+
+@pytest.fixture(scope="module")
+def truth(cfg):
+    return load_dataset(cfg, "train")
+
+
+@pytest.fixture(scope="module")
+def simulated(cfg, tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
+    return run_active(cfg, tmp_path_factory.mktemp("simulated") / "run", progress=False)
+
+
+@pytest.fixture(scope="module")
+def paused(cfg, truth, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A files run whose step 0 was answered, now waiting for step 1 (kept pristine: copy it)."""
+    root = tmp_path_factory.mktemp("paused")
+    run = root / "run"
+    assert _pending(cfg, run).step == 0
+    scripted_annotator(export_request(run, root / "export0").parent, truth)
+    ingest_answers(run, root / "export0" / "answers")
+    assert _pending(cfg, run).step == 1
+    export_request(run, root / "export1")
+    return {"run": run, "export": root / "export1"}
+
+
+@pytest.fixture(scope="module")
+def finished(cfg, truth, paused: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The paused run carried to its end by the scripted annotator, interrupted on the way."""
+    root = tmp_path_factory.mktemp("finished")
+    run = root / "run"
+    shutil.copytree(paused["run"], run)
+    seen: dict = {"request": (step_dir(run, 1) / "request.json").read_bytes()}
+    seen["pending"] = _pending(cfg, run)  # interrupted between export and ingest: rerun
+    seen["request_again"] = (step_dir(run, 1) / "request.json").read_bytes()
+    answers = scripted_annotator(export_request(run, root / "export1").parent, truth)
+    seen["first_ingest"] = ingest_answers(run, answers)
+    before = _snapshot(run)
+    seen["second_ingest"] = ingest_answers(run, answers)
+    seen["unchanged"] = _snapshot(run) == before
+    records = run_with_annotator(cfg, run, functools.partial(scripted_annotator, truth=truth),
+                                 export_root=root / "exports")
+    return {"run": run, "answers": answers, "records": records, "seen": seen}
+
+
+@pytest.fixture
+def paused_copy(paused: dict[str, Path], tmp_path: Path) -> dict[str, Path]:
+    run, export = tmp_path / "work" / "run", tmp_path / "work" / "export"
+    shutil.copytree(paused["run"], run)
+    shutil.copytree(paused["export"], export)
+    manifest = json.loads((export / "manifest.json").read_text())
+    return {"run": run, "export": export, "answers": export / "answers", "manifest": manifest}
+
+
+# ----------------------------------------------------------------------------- ids and GeoJSON
+
+
+def test_region_ids_are_stable_and_readable() -> None:
+    assert region_id(1, "train_12", Region(4, 40, 64, 16, 16)) == "s001-train_12-40-64"
+    assert region_id(0, "train_3") == "s000-train_3"
+    assert geojson_name(12, "ISIC_0000001") == "s012-ISIC_0000001.geojson"
+
+
+def test_single_pixel_outline_is_a_diamond_around_its_centre() -> None:
+    mask = np.zeros((3, 4), bool)
+    mask[1, 2] = True
+    (rings,) = mask_polygons(mask)
+    assert len(rings) == 1
+    ring = rings[0]
+    assert np.allclose(ring[0], ring[-1])  # closed
+    assert set(map(tuple, np.round(ring, 6))) == {(2.0, 1.5), (2.5, 1.0), (3.0, 1.5), (2.5, 2.0)}
+    assert np.array_equal(polygons_mask([rings], (3, 4)) > 0, mask)
+
+
+def test_hole_becomes_an_inner_ring() -> None:
+    mask = np.zeros((7, 7), bool)
+    mask[1:6, 1:6] = True
+    mask[3, 3] = False
+    (rings,) = mask_polygons(mask)
+    assert len(rings) == 2  # outer ring, then the hole
+    back = polygons_mask([rings], mask.shape)
+    assert np.array_equal(back > 0, mask) and set(np.unique(back)) == {0, 1}
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.bool_, st.tuples(st.integers(1, 12), st.integers(1, 12))))
+def test_polygons_give_back_the_mask(mask: np.ndarray) -> None:
+    instances = polygons_mask(mask_polygons(mask), mask.shape)
+    assert np.array_equal(instances > 0, mask)
+
+
+def test_geojson_file_round_trip(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    mask = rng.random((20, 30)) > 0.6
+    features = [{"type": "Feature", "properties": {"classification": {"name": "Region"}},
+                 "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [30, 0], [30, 20], [0, 20], [0, 0]]]}}]
+    for rings in mask_polygons(mask):
+        coords = [[[float(x) + 10, float(y) + 5] for x, y in ring] for ring in rings]  # region at (5, 10)
+        features.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": coords},
+                         "properties": {"classification": {"name": "Object"}}})
+    path = tmp_path / "a.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    polygons = geojson_polygons(path)
+    assert len(polygons) == len(features) - 1  # the Region rectangle is not an object
+    back = polygons_mask(polygons, (40, 50))
+    assert np.array_equal(back[5:25, 10:40] > 0, mask)
+    back[5:25, 10:40] = 0
+    assert not back.any()  # nothing outside the region
+
+
+# ----------------------------------------------------------------------------- the round trip
+
+
+def test_files_oracle_gives_the_records_of_the_simulated_oracle(cfg, simulated, finished: dict) -> None:
+    """Scripted annotator through export -> files -> ingest, with interruptions, equals ground truth."""
+    seen = finished["seen"]
+    # interrupted between export and ingest: the rerun asks for exactly the same regions again
+    message = str(seen["pending"])
+    assert seen["pending"].step == 1 and "alseg export" in message and "alseg ingest" in message
+    assert seen["request_again"] == seen["request"]
+    assert seen["first_ingest"].written and not seen["second_ingest"].written and seen["unchanged"]
+    assert [r["step"] for r in finished["records"]] == [0, 1]
+    assert _comparable(finished["records"]) == _comparable(simulated)
+    run = finished["run"]
+    assert _comparable(run_active(cfg, run, oracle=FilesOracle(run), progress=False)) == _comparable(simulated)
+
+
+def test_changed_answers_after_the_step_ran_are_refused(finished: dict, tmp_path: Path) -> None:
+    run, answers = tmp_path / "run", tmp_path / "answers"
+    shutil.copytree(finished["run"], run)
+    shutil.copytree(finished["answers"], answers)
+    assert not ingest_answers(run, answers).written  # the same answers after the step ran: no-op
+    mask = next(answers.glob("*_mask.png"))
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(mask)
+    before = _snapshot(run)
+    with pytest.raises(RunStateError, match="already ran"):
+        ingest_answers(run, answers)
+    assert _snapshot(run) == before
+
+
+def test_re_ingest_before_the_rerun_replaces_the_answers(truth, paused_copy: dict) -> None:
+    run, answers = paused_copy["run"], paused_copy["answers"]
+    scripted_annotator(paused_copy["export"], truth, contours=False)
+    ingest_answers(run, answers)
+    first = load_answers(run, 1)
+    row = paused_copy["manifest"]["regions"][0]
+    mask = np.asarray(Image.open(answers / row["mask_file"]))
+    Image.fromarray(255 - mask).save(answers / row["mask_file"])
+    assert ingest_answers(run, answers).written
+    again = load_answers(run, 1)
+    assert np.array_equal(again["objects"][0], 1 - first["objects"][0])
+    assert np.array_equal(again["objects"][1:], first["objects"][1:])
+
+
+def test_answers_are_checked_and_contours_derived(truth, paused_copy: dict) -> None:
+    run = paused_copy["run"]
+    scripted_annotator(paused_copy["export"], truth, contours=False)
+    ingest_answers(run, paused_copy["answers"])
+    got = load_answers(run, 1)
+    req = read_request(run, 1)
+    names = {n: i for i, n in enumerate(truth.names)}
+    assert got["ids"].tolist() == req.ids
+    for row, obj, con in zip(req.regions, got["objects"], got["contours"]):
+        window = (names[row["image_name"]], *req.region(row).slices)
+        assert np.array_equal(obj, truth.masks[window])
+        derived = contour_target(label(obj, connectivity=2), 1)
+        assert np.array_equal(con, derived.astype(np.uint8))  # derived from the crop's objects
+
+
+def test_geojson_answers_are_rasterised(truth, paused_copy: dict) -> None:
+    run, answers = paused_copy["run"], paused_copy["answers"]
+    req = read_request(run, 1)
+    names = {n: i for i, n in enumerate(truth.names)}
+    for k, name in enumerate(req.image_names):
+        features = []
+        for row in (r for r in req.regions if req.local(r) == k):
+            reg = req.region(row)
+            for rings in mask_polygons(truth.masks[(names[name], *reg.slices)]):
+                coords = [(ring + [reg.left, reg.top]).tolist() for ring in rings]
+                features.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": coords},
+                                 "properties": {}})
+        (answers / geojson_name(1, name)).write_text(json.dumps({"type": "FeatureCollection",
+                                                                 "features": features}))
+    assert ingest_answers(run, answers).written
+    got = load_answers(run, 1)
+    for row, obj in zip(req.regions, got["objects"]):
+        assert np.array_equal(obj, truth.masks[(names[row["image_name"]], *req.region(row).slices)])
+    assert all(s.endswith(".geojson") for s in got["sources"].tolist())
+
+
+# ----------------------------------------------------------------------------- bad answers
+
+
+def _first(manifest: dict) -> dict:
+    return manifest["regions"][0]
+
+
+def _wrong_size(a: Path, m: dict) -> tuple[str, str]:
+    Image.fromarray(np.zeros((16, 15), np.uint8)).save(a / _first(m)["mask_file"])
+    return _first(m)["mask_file"], "16x15"
+
+
+def _unknown_id(a: Path, m: dict) -> tuple[str, str]:
+    name = "s001-train_999-0-0_mask.png"
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(a / name)
+    return name, "unknown region id"
+
+
+def _bad_values(a: Path, m: dict) -> tuple[str, str]:
+    Image.fromarray(np.full((16, 16), 7, np.uint8)).save(a / _first(m)["mask_file"])
+    return _first(m)["mask_file"], "outside the label set"
+
+
+def _mixed_values(a: Path, m: dict) -> tuple[str, str]:
+    values = np.zeros((16, 16), np.uint8)
+    values[0, 0], values[1, 1] = 1, 255
+    Image.fromarray(values).save(a / _first(m)["mask_file"])
+    return _first(m)["mask_file"], "outside the label set"
+
+
+def _missing(a: Path, m: dict) -> tuple[str, str]:
+    (a / _first(m)["mask_file"]).unlink()
+    return _first(m)["mask_file"], "missing file"
+
+
+def _unreadable(a: Path, m: dict) -> tuple[str, str]:
+    (a / _first(m)["mask_file"]).write_bytes(b"not a png")
+    return _first(m)["mask_file"], "cannot read"
+
+
+def _geojson(a: Path, m: dict, content: str) -> str:
+    row = _first(m)
+    for r in m["regions"]:
+        if r["image_name"] == row["image_name"]:
+            (a / r["mask_file"]).unlink()
+            (a / r["contour_file"]).unlink()
+    (a / row["geojson_file"]).write_text(content)
+    return row["geojson_file"]
+
+
+def _spill(a: Path, m: dict) -> tuple[str, str]:
+    row = _first(m)
+    x0, y0 = row["left"] + 2, row["top"] + 2
+    square = [[x0, y0], [x0 + row["width"], y0], [x0 + row["width"], y0 + 3], [x0, y0 + 3], [x0, y0]]
+    feature = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [square]}, "properties": {}}
+    return _geojson(a, m, json.dumps({"type": "FeatureCollection", "features": [feature]})), "outside the regions"
+
+
+def _not_json(a: Path, m: dict) -> tuple[str, str]:
+    return _geojson(a, m, '{"type": "FeatureCollection", "features": ['), "not a readable GeoJSON"
+
+
+def _point(a: Path, m: dict) -> tuple[str, str]:
+    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [3, 4]}, "properties": {}}
+    return _geojson(a, m, json.dumps({"type": "FeatureCollection", "features": [feature]})), "is a Point"
+
+
+def _bad_coords(a: Path, m: dict) -> tuple[str, str]:
+    feature = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[1, 2], [3]]]}, "properties": {}}
+    return _geojson(a, m, json.dumps({"type": "FeatureCollection", "features": [feature]})), "malformed"
+
+
+def _not_a_collection(a: Path, m: dict) -> tuple[str, str]:
+    return _geojson(a, m, json.dumps({"type": "Polygon"})), "not a GeoJSON FeatureCollection"
+
+
+def _twice(a: Path, m: dict) -> tuple[str, str]:
+    row = _first(m)
+    (a / row["geojson_file"]).write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    return row["mask_file"], "also answered"
+
+
+def _contour_alone(a: Path, m: dict) -> tuple[str, str]:
+    contour = (a / _first(m)["contour_file"]).read_bytes()
+    _geojson(a, m, json.dumps({"type": "FeatureCollection", "features": []}))
+    (a / _first(m)["contour_file"]).write_bytes(contour)
+    return _first(m)["contour_file"], "needs its object mask"
+
+
+BAD = {"wrong size": _wrong_size, "unknown id": _unknown_id, "values": _bad_values, "mixed 1 and 255": _mixed_values,
+       "missing file": _missing, "unreadable": _unreadable, "spill": _spill, "not json": _not_json,
+       "point": _point, "bad coordinates": _bad_coords, "not a collection": _not_a_collection,
+       "answered twice": _twice, "contour alone": _contour_alone}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_answers_are_refused_and_nothing_is_written(case: str, truth, paused_copy: dict) -> None:
+    run, answers = paused_copy["run"], paused_copy["answers"]
+    scripted_annotator(paused_copy["export"], truth)
+    file_name, problem = BAD[case](answers, paused_copy["manifest"])
+    before = _snapshot(run)
+    with pytest.raises(DataError) as info:
+        ingest_answers(run, answers)
+    message = str(info.value)
+    assert file_name in message and problem in message and "\n" not in message
+    assert _snapshot(run) == before
+
+
+def test_answer_contradicting_earlier_labels_is_refused(truth, paused_copy: dict) -> None:
+    """A region overlapping pixels labelled earlier must agree with them (objects); contours are kept."""
+    run, answers = paused_copy["run"], paused_copy["answers"]
+    scripted_annotator(paused_copy["export"], truth)
+    state = json.loads((run / "state.json").read_text())
+    store = LabelStore.load(run / state["labels_file"])
+    row = _first(paused_copy["manifest"])
+    image, top, left = row["image_index"], row["top"], row["left"]
+    truth_value = int(np.asarray(Image.open(answers / row["mask_file"]))[0, 0] > 0)
+    other_contour = 1 - int(np.asarray(Image.open(answers / row["contour_file"]))[0, 0] > 0)
+    store.labels[image, top, left] = 1 - truth_value  # an earlier step labelled this pixel otherwise
+    store.contours[image, top, left] = other_contour
+    store.save(run / state["labels_file"])
+    before = _snapshot(run)
+    with pytest.raises(DataError, match="labelled at an earlier step"):
+        ingest_answers(run, answers)
+    assert _snapshot(run) == before
+    store.labels[image, top, left] = truth_value
+    store.save(run / state["labels_file"])
+    ingest_answers(run, answers)
+    got = load_answers(run, 1)
+    assert got["contours"][0][0, 0] == other_contour  # the earlier contour label is kept
+    assert got["answered_contours"][0][0, 0] == 1 - other_contour
+
+
+def test_oracle_refuses_answers_for_another_selection(cfg, paused_copy: dict) -> None:
+    run = paused_copy["run"]
+    req = read_request(run, 1)
+    other = {"ids": np.array(["s001-elsewhere-0-0"] * len(req.ids)),
+             "objects": np.zeros((len(req.ids), 16, 16), np.uint8)}
+    other["contours"] = other["answered_contours"] = other["objects"]
+    np.savez(step_dir(run, 1) / "answers.npz", **other)
+    with pytest.raises(RunStateError, match="other regions"):
+        run_active(cfg, run, oracle=FilesOracle(run), progress=False)
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def test_export_writes_crops_pseudo_labels_and_a_manifest(paused: dict) -> None:
+    export, req = paused["export"], read_request(paused["run"], 1)
+    manifest = json.loads((export / "manifest.json").read_text())
+    rows = list(csv.DictReader((export / "manifest.csv").read_text().splitlines()))
+    assert [r["region_id"] for r in rows] == [r["region_id"] for r in manifest["regions"]] == req.ids
+    assert len(req.ids) == 3 and manifest["step"] == 1 and not manifest["whole_images"]
+    for row, stored in zip(manifest["regions"], req.regions):
+        k, reg = req.local(stored), req.region(stored)
+        assert np.array_equal(np.asarray(Image.open(export / row["crop"])), req.images[(k, *reg.slices)])
+        pseudo = np.asarray(Image.open(export / row["pseudo_label"]))
+        assert np.array_equal(pseudo, req.pseudo_object[(k, *reg.slices)] * 255)
+        assert np.asarray(Image.open(export / row["uncertainty"])).shape == (16, 16, 3)
+        assert np.asarray(Image.open(export / row["overview"])).shape == (64, 96, 3)
+        assert row["score"] == pytest.approx(float(req.scores[(k, *reg.slices)].sum()), rel=1e-6)
+    # the exported GeoJSON holds the pseudo-labels inside the regions, and reads back exactly
+    for k, name in enumerate(req.image_names):
+        back = polygons_mask(geojson_polygons(export / "images" / geojson_name(1, name)), (64, 96)) > 0
+        expected = np.zeros((64, 96), bool)
+        for stored in (r for r in req.regions if req.local(r) == k):
+            sl = req.region(stored).slices
+            expected[sl] = req.pseudo_object[(k, *sl)] > 0
+        assert np.array_equal(back, expected)
+
+
+def test_export_of_the_initial_set_and_foreign_folders(cfg, paused: dict, tmp_path: Path) -> None:
+    export = tmp_path / "e0"
+    manifest = json.loads(export_request(paused["run"], export, step=0).read_text())
+    assert manifest["whole_images"] and len(manifest["regions"]) == 3
+    assert all(r["uncertainty"] == "" and r["score"] is None for r in manifest["regions"])
+    pseudo = np.asarray(Image.open(export / manifest["regions"][0]["pseudo_label"]))
+    assert pseudo.shape == (64, 96) and not pseudo.any()  # no model yet: start from an empty mask
+    export_request(paused["run"], export, step=0)  # exporting the same step again is fine
+    with pytest.raises(RunStateError, match="holds the export of step 0"):
+        export_request(paused["run"], export, step=1)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("x")
+    with pytest.raises(RunStateError, match="not an alseg export folder"):
+        export_request(paused["run"], tmp_path / "mine")
+    with pytest.raises(RunStateError, match="no annotation request for step 7"):
+        export_request(paused["run"], tmp_path / "e7", step=7)
+
+
+def test_oracle_needs_the_request() -> None:
+    oracle = FilesOracle("nowhere")
+    with pytest.raises(ValueError, match="AnnotationRequest"):
+        oracle.label_images([0])
+    with pytest.raises(ValueError, match="does not match"):
+        oracle.label_images([0], AnnotationRequest(step=0, images=[1], image_names=["a"]))
+
+
+# ----------------------------------------------------------------------------- your own data
+
+
+@pytest.fixture(scope="module")
+def own_data(truth, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Images only: no masks, no test set (a user's unlabelled slides)."""
+    root = tmp_path_factory.mktemp("own")
+    (root / "data" / "train" / "images").mkdir(parents=True)
+    for image, name in zip(truth.images[:9], truth.names[:9]):
+        Image.fromarray(image).save(root / "data" / "train" / "images" / f"{name}.png")
+    raw = copy.deepcopy(TINY)
+    raw["data"] = {"dataset": "folder", "root": "data", "synthetic": False, "image_size": [64, 96],
+                   "resize": "resize", "n_initial": 2, "n_val": 0, "contour_radius": 1}
+    raw["active"].update(strategy="full", steps=1)
+    (root / "own.yaml").write_text(yaml.safe_dump(raw))
+    return root / "own.yaml"
+
+
+def test_own_images_without_masks_through_the_command_line(own_data: Path, truth, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "run"
+    args = ["run", str(own_data), "--oracle", "files", "--out", str(run), "--no-progress"]
+    for step in (0, 1):
+        assert main(args) == 3
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"step {step} of" in err and "alseg ingest" in err
+        export = tmp_path / f"export{step}"
+        assert main(["export", str(run), "--to", str(export)]) == 0
+        scripted_annotator(export, truth, contours=step == 0)
+        assert main(["ingest", str(run), "--from", str(export / "answers")]) == 0
+        assert main(["ingest", str(run), "--from", str(export / "answers")]) == 0
+        assert "nothing changed" in capsys.readouterr().out
+    assert main(args) == 0
+    assert "not evaluated" in capsys.readouterr().out
+    records = [json.loads(x) for x in (run / "steps.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [0, 1] and "f1" not in records[-1]
+    assert records[0]["labelled_fraction"] == pytest.approx(2 / 9)
+    assert records[1]["labelled_fraction"] == pytest.approx(4 / 9)
+
+
+def test_own_images_need_the_files_oracle_and_no_validation(own_data: Path, tmp_path: Path) -> None:
+    cfg = load_config(own_data)
+    with pytest.raises(DataError, match="mask"):
+        ActiveRun(cfg, tmp_path / "a")  # the simulated oracle needs ground truth
+    with pytest.raises(ConfigError, match="data.n_val"):
+        ActiveRun(load_config(own_data, {"data.n_val": 2}), tmp_path / "b", oracle=FilesOracle(tmp_path / "b"))
+    assert main(["run", str(own_data), "--reference", "--oracle", "files", "--out", str(tmp_path / "c")]) == 2
