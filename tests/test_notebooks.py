@@ -82,10 +82,20 @@ def test_al_notebooks_write_a_run(tiny: dict[str, Path], tmp_path: Path, name: s
 def test_report_notebooks_write_figures_and_table(tiny: dict[str, Path], tmp_path: Path) -> None:
     figs = tmp_path / "figures"
     params = {"results_dir": str(tiny["results"]), "figures_dir": str(figs)}
-    for name in NOTEBOOK_ORDER[3:]:
+    for name in NOTEBOOK_ORDER[3:6]:
         _outputs(execute_notebook(NOTEBOOKS / name, tmp_path / name, params))
     for stem in ("fig_e1_reliability", "fig_e2_calibration", "fig4_uncertainty_histograms",
                  "fig1_full_vs_region", "fig3_accuracy_curves"):
         assert (figs / f"{stem}.png").exists() and (figs / f"{stem}.pdf").exists(), stem
     table = (figs / "table1_tiny.md").read_text()
     assert "| f1 | 0.1 |" in table and (figs / "table1_tiny.csv").exists()
+
+
+def test_06_annotation_round_trip(tiny: dict[str, Path], tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    out = execute_notebook(NOTEBOOKS / "06_annotate_your_data.ipynb", tmp_path / "06.ipynb",
+                           {"params_file": str(tiny["params"]), "out_dir": str(run)})
+    text = _outputs(out)
+    assert "answers stored" in text and "nothing changed" in text
+    assert len((run / "steps.jsonl").read_text().splitlines()) == 2
+    assert list((run / "to_annotate").glob("step_001/manifest.json"))
