@@ -308,10 +308,7 @@ def read_run_config(results_dir: str | Path) -> dict[str, Any]:
     raise FileNotFoundError(f"no run (config.json) under {results_dir}")
 
 
-RECORD_FILES = ("steps.jsonl", "config.json", "selections/*.npz")
-
-
-def copy_records(results_dir: str | Path, dest: str | Path) -> list[Path]:
+def copy_records(results_dir: str | Path, dest: str | Path, selection_steps: Sequence[int] = (1,)) -> list[Path]:
     """Copy what the figure notebooks read (records, configs, selections) from a sweep's runs.
 
     Models and label stores are left behind. Used to ship ``notebooks/example_results``.
@@ -319,13 +316,15 @@ def copy_records(results_dir: str | Path, dest: str | Path) -> list[Path]:
     Args:
         results_dir: a sweep's results folder (one sub-folder per run).
         dest: where the copy goes (same sub-folder names).
+        selection_steps: the steps whose acquired-pixel arrays are copied (Fig. 4 uses step 1).
 
     Returns:
         The files written.
     """
     src, out = Path(results_dir), Path(dest)
     written = []
-    for pattern in RECORD_FILES:
+    patterns = ["steps.jsonl", "config.json"] + [f"selections/step_{s:03d}.npz" for s in selection_steps]
+    for pattern in patterns:
         for path in sorted(src.glob(f"*/{pattern}")):
             target = out / path.relative_to(src)
             atomic_write_bytes(target, path.read_bytes())
