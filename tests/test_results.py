@@ -74,3 +74,18 @@ def test_records_round_trip_and_atomic_write(tmp_path: Path) -> None:
     assert (tmp_path / "a" / "b.txt").read_text() == "hello"
     assert not [p for p in os.listdir(tmp_path / "a") if p.endswith(".tmp")]
     assert isinstance(load_records(tmp_path / "nothing_here"), pd.DataFrame)
+
+
+def test_copy_records_keeps_records_and_step_one_selections(tmp_path: Path) -> None:
+    from alseg_utils.results import copy_records
+
+    run = tmp_path / "src" / "region-bald-s0"
+    write_records(run, _records("region", 0, [0.1], [0.5]))
+    (run / "config.json").write_text("{}")
+    (run / "selections").mkdir()
+    for name in ("step_001.npz", "step_002.npz", "model_step_002.pt"):
+        (run / "selections" / name).write_bytes(b"x")
+    written = copy_records(tmp_path / "src", tmp_path / "dst")
+    names = sorted(str(p.relative_to(tmp_path / "dst")) for p in written)
+    assert names == ["region-bald-s0/config.json", "region-bald-s0/selections/step_001.npz",
+                     "region-bald-s0/steps.jsonl"]
