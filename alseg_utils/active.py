@@ -42,6 +42,7 @@ from alseg_utils.model import build_model
 from alseg_utils.oracle import AnnotationRequest, Oracle, SimulatedOracle
 from alseg_utils.regions import Region, select_regions
 from alseg_utils.results import atomic_write_bytes, atomic_write_json, git_commit, write_records
+from alseg_utils.superpixels import cached_superpixels, select_superpixels, superpixel_mask
 from alseg_utils.train import LabelledSet, load_checkpoint, resolve_device, save_checkpoint, train_with_restarts
 from alseg_utils.uncertainty import MCPrediction, image_scores, mc_predict, score_prediction
 
@@ -229,7 +230,7 @@ class ActiveRun:
 
     def _restarts(self) -> int:
         a = self.cfg.active
-        return a.restarts_region if (a.strategy == "region" and not self.reference) else a.restarts_full
+        return a.restarts_region if (a.strategy != "full" and not self.reference) else a.restarts_full
 
     def _train_and_evaluate(self, step: int, store: LabelStore, selection: dict[str, Any]):
         t0 = time.perf_counter()
@@ -310,6 +311,8 @@ class ActiveRun:
         scores = scores * valid
         if a.strategy == "full":
             return self._acquire_images(cand, scores, pred, store)
+        if a.strategy == "superpixel":
+            return self._acquire_superpixels(cand, scores, pred, store)
         return self._acquire_regions(cand, scores, pred, store)
 
     def _acquire_images(self, cand: list[int], scores: torch.Tensor, pred: MCPrediction,
@@ -327,7 +330,8 @@ class ActiveRun:
                          store: LabelStore) -> dict[str, Any]:
         a = self.cfg.active
         already = store.labelled()[cand] | ~store.valid[cand]  # [K, H, W]
-        local = select_regions(scores, a.region_size, a.region_stride, a.regions_per_step, labelled=already)
+        local = select_regions(scores, a.region_size, a.region_stride, a.regions_per_step, labelled=already,
+                               max_per_image=a.max_per_image or None, min_distance=a.min_distance)
         if not local:
             return None
         acquired = np.zeros(scores.shape, bool)
@@ -339,6 +343,48 @@ class ActiveRun:
         labels, contours = self.oracle.label_regions(regions, self._request(cand, scores, pred, chosen, regions))
         store.add_regions(regions, labels, contours)
         return self._selection(cand, scores, pred, acquired, chosen, regions)
+
+    def _superpixels(self) -> np.ndarray:
+        """SLIC segments of every AL training image, int32 [N, H, W] (-1 on padding), cached in the run folder."""
+        a = self.cfg.active
+        return cached_superpixels(self.out / "superpixels.npz", self.data.train.images, a.superpixel_area(),
+                                  a.superpixel_compactness, self.data.train.valid)
+
+    def _acquire_superpixels(self, cand: list[int], scores: torch.Tensor, pred: MCPrediction,
+                             store: LabelStore) -> dict[str, Any] | None:
+        """Regions that follow SLIC segments, chosen under the square strategy's pixel budget.
+
+        The oracle is asked for each segment's bounding box with the segment's mask; only the
+        segment's pixels are stored (and counted).
+        """
+        a = self.cfg.active
+        segments = self._superpixels()[cand]  # [K, H, W]
+        already = store.labelled()[cand] | ~store.valid[cand]  # [K, H, W]
+        picks = select_superpixels(scores, segments, a.pixel_budget(), labelled=already,
+                                   reduce=a.superpixel_reduce, max_per_image=a.max_per_image or None,
+                                   min_distance=a.min_distance)
+        if not picks:
+            return None
+        acquired = superpixel_mask(picks, segments, labelled=already)  # [K, H, W]
+        regions, masks = [], []
+        for p in picks:
+            inside = (segments[p.image] == p.segment) & ~already[p.image]  # [H, W]
+            rows, cols = np.flatnonzero(inside.any(1)), np.flatnonzero(inside.any(0))
+            box = Region(cand[p.image], int(rows[0]), int(cols[0]), int(rows[-1] - rows[0] + 1),
+                         int(cols[-1] - cols[0] + 1))
+            regions.append(box)
+            masks.append(inside[box.slices])
+        chosen = sorted({r.image for r in regions})
+        request = self._request(cand, scores, pred, chosen, regions)
+        request.region_masks = masks
+        labels, contours = self.oracle.label_regions(regions, request)
+        store.add_regions(regions, labels, contours, masks)
+        selection = self._selection(cand, scores, pred, acquired, chosen, regions)
+        selection["superpixels"] = [[cand[p.image], p.segment, p.pixels] for p in picks]
+        shown = [cand.index(i) for i in chosen[:SHOWN_PER_STEP]]
+        selection["arrays"]["shown_segments"] = segments[shown]
+        selection["arrays"]["superpixels"] = np.array(selection["superpixels"], dtype=np.int64).reshape(-1, 3)
+        return selection
 
     def _request(self, cand: list[int], scores: torch.Tensor, pred: MCPrediction, chosen: list[int],
                  regions: list[Region]) -> AnnotationRequest:
@@ -399,9 +445,10 @@ def run_full_image(cfg: RunConfig, out_dir: str | Path, oracle: Oracle | None = 
 
 def run_region(cfg: RunConfig, out_dir: str | Path, oracle: Oracle | None = None,
                progress: bool = True) -> list[dict[str, Any]]:
-    """Alg. 2: acquire M regions per step; training uses human-labelled pixels only."""
-    if cfg.active.strategy != "region":
-        raise ConfigError(f"run_region needs active.strategy 'region', got {cfg.active.strategy!r}")
+    """Alg. 2: acquire M square regions per step (strategy ``region``), or SLIC superpixels under the
+    same pixel budget (strategy ``superpixel``); training uses human-labelled pixels only."""
+    if cfg.active.strategy not in ("region", "superpixel"):
+        raise ConfigError(f"run_region needs active.strategy 'region' or 'superpixel', got {cfg.active.strategy!r}")
     return ActiveRun(cfg, out_dir, oracle, progress).run()
 
 
@@ -426,6 +473,25 @@ def scratch_run_dir() -> Path:
     parent = Path(tempfile.gettempdir()) / "alseg-runs"
     parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix="run-", dir=parent))
+
+
+def shown_superpixels(selection: dict[str, np.ndarray], k: int) -> np.ndarray | None:
+    """The superpixels a step chose in its ``k``-th shown image, for :func:`alseg_utils.plots.show_selection`.
+
+    Args:
+        selection: what :func:`load_selection` returned.
+        k: index into ``selection["shown_images"]``.
+
+    Returns:
+        Int [H, W]: the segment id on the chosen segments' pixels, -1 elsewhere; None when the step
+        chose square regions or whole images.
+    """
+    if "shown_segments" not in selection:
+        return None
+    segments = selection["shown_segments"][k]  # [H, W]
+    image = int(selection["shown_images"][k])
+    chosen = [int(s) for i, s, _ in selection["superpixels"] if int(i) == image]
+    return np.where(np.isin(segments, chosen), segments, -1)
 
 
 def load_selection(run_dir: str | Path, step: int) -> dict[str, np.ndarray]:

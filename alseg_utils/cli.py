@@ -22,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="one active-learning run (resumes when its folder exists)")
     run.add_argument("params", help="params YAML file, e.g. params/quick.yaml")
-    run.add_argument("--strategy", choices=STRATEGIES, help="full images (Alg. 1) or regions (Alg. 2)")
+    run.add_argument("--strategy", choices=STRATEGIES, help="full images (Alg. 1), square regions (Alg. 2) or SLIC superpixels under the same pixel budget")
     run.add_argument("--acquisition", choices=ACQUISITIONS, help="acquisition function")
     run.add_argument("--seed", type=int, help="seed of the initial set, training and MC dropout")
     run.add_argument("--reference", action="store_true", help="train once on all labels (full-data line)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ from alseg_utils.errors import ConfigError
 
 ENCODERS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 ACQUISITIONS = ("random", "varratio", "entropy", "bald")
-STRATEGIES = ("full", "region")
+STRATEGIES = ("full", "region", "superpixel")
+SUPERPIXEL_REDUCTIONS = ("sum", "mean")
 DATASETS = ("glas", "isic", "folder")
 
 
@@ -83,7 +85,7 @@ class TrainConfig:
 class ActiveConfig:
     """The active-learning loop (Alg. 1 and 2)."""
 
-    strategy: str = "region"  # full | region
+    strategy: str = "region"  # full (Alg. 1) | region (Alg. 2, square windows) | superpixel (Alg. 2, SLIC units)
     acquisition: str = "bald"  # random | varratio | entropy | bald
     seed: int = 0
     steps: int = 10  # acquisition steps after the initial training
@@ -96,7 +98,22 @@ class ActiveConfig:
     object_threshold: float = 0.5  # pseudo-label: mean p(object) >= threshold
     contour_threshold: float = 0.2  # pseudo-label: mean p(contour) >= threshold
     restarts_full: int = 3  # trainings per step, best validation loss kept
-    restarts_region: int = 4
+    restarts_region: int = 4  # also for superpixel
+    # superpixel strategy: SLIC units under the square strategy's pixel budget (regions_per_step * region_size**2)
+    superpixel_pixels: int = 0  # wanted segment area, pixels; 0 = region_size ** 2
+    superpixel_compactness: float = 40.0  # SLIC colour/space trade-off (higher = more square-like)
+    superpixel_reduce: str = "sum"  # segment score: sum | mean of its unlabelled pixels' scores
+    # spatial diversity of one step's picks (region and superpixel), off = the paper's setting
+    max_per_image: int = 0  # at most this many regions/superpixels per image and step; 0 = no cap
+    min_distance: int = 0  # pixels between two picks of one image; 0 = adjacent allowed
+
+    def superpixel_area(self) -> int:
+        """Wanted SLIC segment area in pixels (``superpixel_pixels``, or the square's area when 0)."""
+        return self.superpixel_pixels or self.region_size ** 2
+
+    def pixel_budget(self) -> int:
+        """Most pixels one region or superpixel step may add: ``regions_per_step * region_size ** 2``."""
+        return self.regions_per_step * self.region_size ** 2
 
 
 @dataclass
@@ -265,6 +282,14 @@ def validate_config(cfg: RunConfig) -> None:
     h, w = d.image_size
     _check(a.region_size <= min(h, w), "active.region_size",
            f"{a.region_size} px does not fit in images of {h}x{w} (data.image_size); use at most {min(h, w)}")
+    for key in ("superpixel_pixels", "max_per_image", "min_distance"):
+        _check(getattr(a, key) >= 0, f"active.{key}", f"must be >= 0 (0 = off / default), got {getattr(a, key)}")
+    _check(a.superpixel_area() <= h * w, "active.superpixel_pixels",
+           f"superpixels of {a.superpixel_area()} px are larger than the images ({h}x{w} = {h * w} px, "
+           f"data.image_size); use at most {h * w}")
+    _check(math.isfinite(a.superpixel_compactness) and a.superpixel_compactness > 0,
+           "active.superpixel_compactness", f"must be a number > 0, got {a.superpixel_compactness}")
+    _check_choice(a.superpixel_reduce, SUPERPIXEL_REDUCTIONS, "active.superpixel_reduce")
     if t.crop_size:
         _check(t.crop_size[0] <= h and t.crop_size[1] <= w, "train.crop_size",
                f"{t.crop_size} is larger than data.image_size {d.image_size}")

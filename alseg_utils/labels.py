@@ -77,17 +77,22 @@ class LabelStore:
             self.contours[i] = np.where(keep, con, UNLABELLED)
 
     def add_regions(self, regions: Sequence[Region], labels: Sequence[np.ndarray],
-                    contours: Sequence[np.ndarray]) -> None:
+                    contours: Sequence[np.ndarray], masks: Sequence[np.ndarray] | None = None) -> None:
         """Store labels inside each region only; padding stays unlabelled.
 
         Args:
             regions: K windows.
             labels: K object label patches, each [height, width] in {0, 1}.
             contours: K contour label patches, each [height, width] in {0, 1}.
+            masks: optional K bool patches, each [height, width]: only their True pixels are stored
+                (a superpixel inside its bounding box). ``None`` = the whole window.
         """
-        for reg, lab, con in zip(regions, labels, contours, strict=True):
+        patches = [None] * len(regions) if masks is None else list(masks)
+        for reg, lab, con, inside in zip(regions, labels, contours, patches, strict=True):
             rows, cols = reg.slices
             keep = self.valid[reg.image, rows, cols]  # [h, w]
+            if inside is not None:
+                keep = keep & np.asarray(inside, dtype=bool)
             self.labels[reg.image, rows, cols] = np.where(keep, lab, self.labels[reg.image, rows, cols])
             self.contours[reg.image, rows, cols] = np.where(keep, con, self.contours[reg.image, rows, cols])
 

@@ -24,6 +24,8 @@ class AnnotationRequest:
         images: AL image indices of the request (whole images, or the images holding the regions).
         image_names: their file stems.
         regions: the windows to label; empty for whole images.
+        region_masks: for superpixels, one bool [height, width] patch per region marking the
+            segment inside its bounding box (only those pixels are kept); empty for square windows.
         scores: acquisition score maps of ``images``, [K, H, W] float32 (None at step 0).
         pseudo_object: the model's object prediction for ``images``, [K, H, W] uint8 (None at step 0).
         pseudo_contour: the model's contour prediction, [K, H, W] uint8 (None at step 0).
@@ -33,6 +35,7 @@ class AnnotationRequest:
     images: list[int]
     image_names: list[str]
     regions: list[Region] = field(default_factory=list)
+    region_masks: list[np.ndarray] = field(default_factory=list)
     scores: np.ndarray | None = None
     pseudo_object: np.ndarray | None = None
     pseudo_contour: np.ndarray | None = None

@@ -245,7 +245,8 @@ def _region_box(region: Any) -> tuple[int, int, int, int]:
 
 
 def show_selection(image: np.ndarray, regions: Sequence[Any], pseudo_label: np.ndarray | None = None,
-                   uncertainty: np.ndarray | None = None, ax: Axes | None = None) -> Axes:
+                   uncertainty: np.ndarray | None = None, ax: Axes | None = None,
+                   superpixels: np.ndarray | None = None) -> Axes:
     """An image with its selected regions outlined, the pseudo-label contour and the uncertainty.
 
     Args:
@@ -254,6 +255,8 @@ def show_selection(image: np.ndarray, regions: Sequence[Any], pseudo_label: np.n
         pseudo_label: model prediction, [H, W], non-zero = object; its contour is drawn.
         uncertainty: per-pixel scores, [H, W], >= 0; overlaid semi-transparently.
         ax: where to draw; a new figure when None.
+        superpixels: chosen superpixels, int [H, W]: a segment id on their pixels, -1 elsewhere;
+            each segment is outlined like a region.
 
     Returns:
         The Axes: the image, one rectangle per region, the contour lines.
@@ -262,7 +265,7 @@ def show_selection(image: np.ndarray, regions: Sequence[Any], pseudo_label: np.n
         ValueError: if a map's shape differs from the image's [H, W].
     """
     img = np.asarray(image)
-    for name, extra in (("pseudo_label", pseudo_label), ("uncertainty", uncertainty)):
+    for name, extra in (("pseudo_label", pseudo_label), ("uncertainty", uncertainty), ("superpixels", superpixels)):
         if extra is not None and np.shape(extra) != img.shape[:2]:
             raise ValueError(f"{name} shape {np.shape(extra)} does not match the image {img.shape[:2]}")
     ax = _axes(ax)
@@ -273,6 +276,12 @@ def show_selection(image: np.ndarray, regions: Sequence[Any], pseudo_label: np.n
     for region in regions:
         top, left, height, width = _region_box(region)
         ax.add_patch(Rectangle((left - 0.5, top - 0.5), width, height, fill=False, edgecolor=colour, linewidth=2))
+    if superpixels is not None:
+        ids = np.asarray(superpixels)
+        for segment in np.unique(ids[ids >= 0]):
+            padded = np.pad((ids == segment).astype(float), 1)  # closed outlines at the image border
+            for c in find_contours(padded, 0.5):  # [L, 2] (row, col), shifted by the padding
+                ax.plot(c[:, 1] - 1, c[:, 0] - 1, color=colour, linewidth=2)
     if pseudo_label is not None:
         for c in find_contours((np.asarray(pseudo_label) != 0).astype(float), 0.5):  # [L, 2] (row, col)
             ax.plot(c[:, 1], c[:, 0], color=sns.color_palette()[1], linewidth=1)

@@ -199,27 +199,32 @@ def _table_rows(runs: pd.DataFrame, metric: str, label: str, goal: float) -> lis
 
 
 def table1_markdown(table: pd.DataFrame) -> str:
-    """Render :func:`table1` like the paper: rows metric/target, columns acquisition, full (region)."""
+    """Render :func:`table1` like the paper: rows metric/target, columns acquisition, cells
+    "full (region)", or "full (region; superpixel)" when superpixel runs are present."""
     lines = ["| metric | target | " + " | ".join(_ACQ) + " |", "|---|---|" + "---|" * len(_ACQ)]
     for (metric, target), group in table.groupby(["metric", "target"], sort=False):
         cells = [_cell(group, acq) for acq in _ACQ]
         lines.append(f"| {metric} | {target} | " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("Cells: % labelled pixels to reach the target, full image (region), mean ± std over "
-                 "seeds; `–` never reached; `k/n` when only k of n seeds reached it.")
+    shown = [s for s in _STRATEGIES if s in set(table.get("strategy", []))] or ["full"]
+    layout = shown[0] if len(shown) == 1 else f"{shown[0]} ({'; '.join(shown[1:])})"
+    lines.append(f"Cells: % labelled pixels to reach the target, {layout.replace('full', 'full image', 1)}, "
+                 "mean ± std over seeds; `–` never reached; `[k/n]` when only k of n seeds reached it.")
     return "\n".join(lines) + "\n"
 
 
 _ACQ = ("random", "varratio", "entropy", "bald")
+_STRATEGIES = ("full", "region", "superpixel")
 
 
 def _cell(group: pd.DataFrame, acquisition: str) -> str:
-    parts = []
-    for strategy in ("full", "region"):
+    parts = {}
+    for strategy in _STRATEGIES:
         row = group[(group.strategy == strategy) & (group.acquisition == acquisition)]
-        parts.append(_fmt(row.iloc[0]) if len(row) else "")
-    full, region = parts
-    return f"{full} ({region})" if region else full
+        if len(row):
+            parts[strategy] = _fmt(row.iloc[0])
+    first, *rest = list(parts.values()) or [""]
+    return f"{first} ({'; '.join(rest)})" if rest else first
 
 
 def _fmt(row: pd.Series) -> str:
@@ -258,7 +263,7 @@ def acquired_uncertainty(results_dir: str | Path, strategy: str, acquisition: st
 
     Args:
         results_dir: a sweep's results folder (one sub-folder per run).
-        strategy: "full" or "region".
+        strategy: "full", "region" or "superpixel".
         acquisition: the acquisition function.
         step: the acquisition step (1 = the first acquisition after the initial training).
         field: "acquired_score" (the acquisition function's pixel score) or "acquired_entropy".

@@ -2,7 +2,7 @@
 
 ``alseg sweep params/<file>.yaml`` expands the ``sweep`` section of a params file into jobs
 (:func:`expand_jobs`) and executes notebook 01 (full-image AL, and the full-data reference) or 02
-(region AL) once per job through papermill (:func:`run_job`). The sweep folder ``runs/<name>/``
+(region AL: square windows or superpixels) once per job through papermill (:func:`run_job`). The sweep folder ``runs/<name>/``
 holds, per job, the executed notebook ``<job>.ipynb`` (the record of that run, with the error in it
 when the job failed), a ``<job>.done`` marker written only after success, and the job's results
 under ``results/<job>/``. A rerun skips jobs that have a marker, so an interrupted or partly failed
@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 FULL_NOTEBOOK = "01_full_image_al.ipynb"  # strategy "full" and the full-data reference
-REGION_NOTEBOOK = "02_region_al.ipynb"  # strategy "region"
+REGION_NOTEBOOK = "02_region_al.ipynb"  # strategies "region" and "superpixel"
 REPORT_NOTEBOOKS = ("03_calibration.ipynb", "04_uncertainty_histograms.ipynb", "05_results.ipynb")
 JOB_PARAMETERS = ("params_file", "strategy", "acquisition", "seed", "out_dir",
                   "full_data_reference", "steps", "progress")  # what every job notebook must declare
@@ -114,7 +114,7 @@ def expand_jobs(cfg: RunConfig, params_file: str | Path, sweep_dir: str | Path) 
 
 def _make_job(name: str, strategy: str, acquisition: str, seed: int, params_file: str,
               results: Path, reference: bool) -> Job:
-    notebook = REGION_NOTEBOOK if strategy == "region" else FULL_NOTEBOOK
+    notebook = FULL_NOTEBOOK if strategy == "full" else REGION_NOTEBOOK
     parameters = {"params_file": params_file, "strategy": strategy, "acquisition": acquisition,
                   "seed": seed, "out_dir": str(results / name), "full_data_reference": reference,
                   "steps": -1, "progress": False}

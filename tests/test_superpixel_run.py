@@ -1,0 +1,130 @@
+"""The superpixel strategy end to end on a tiny synthetic set: budget, exact masks, determinism, errors,
+and the places it shows up (sweep jobs, Table 1, label-efficiency benchmark)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from alseg_utils.active import load_selection, run_active, run_region, shown_superpixels
+from alseg_utils.config import config_from_dict, load_config
+from alseg_utils.errors import ConfigError
+from alseg_utils.labels import LabelStore
+from alseg_utils.results import table1, table1_markdown
+from alseg_utils.superpixels import load_superpixels
+from alseg_utils.sweep import FULL_NOTEBOOK, REGION_NOTEBOOK, expand_jobs
+from benchmarks.label_efficiency import headlines, label_efficiency
+from tests.test_active import TINY
+
+
+@pytest.fixture(scope="module")
+def params(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("params") / "tiny.yaml"
+    raw = json.loads(json.dumps(TINY))
+    raw["active"] |= {"strategy": "superpixel", "acquisition": "bald"}
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _comparable(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "timing"} for r in records]
+
+
+def test_two_step_superpixel_run_labels_exactly_the_chosen_segments(params: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    cfg = load_config(params)
+    records = run_region(cfg, out, progress=False)
+    assert [r["step"] for r in records] == [0, 1, 2]
+    budget = cfg.active.pixel_budget()  # 3 windows of 16 x 16
+    segments, _ = load_superpixels(out / "superpixels.npz")  # [N, H, W], computed once, kept with the run
+    state = json.loads((out / "state.json").read_text())
+    store = LabelStore.load(out / state["labels_file"])
+    expected = np.zeros(store.labels.shape, dtype=bool)
+    expected[:3] = store.valid[:3]  # the initial images
+    for prev, cur in zip(records, records[1:]):
+        picked = cur["superpixels"]
+        assert picked, "every step picks at least one superpixel"
+        assert 0 < cur["acquired_pixels"] == sum(p for _, _, p in picked) <= budget
+        assert cur["labelled_pixels"] - prev["labelled_pixels"] == cur["acquired_pixels"]
+        for image, segment, _ in picked:
+            assert image >= 3  # never an initial (already labelled) image's segment
+            expected[image] |= segments[image] == segment
+    assert (store.labelled() == expected).all()  # exactly the union of the chosen segments
+    # labels are ground truth on exactly those pixels
+    truth = np.load(out / state["labels_file"])["labels"]
+    assert set(np.unique(truth[expected])) <= {0, 1}
+
+
+def test_superpixel_selection_is_shown_and_reproducible(params: Path, tmp_path: Path) -> None:
+    cfg = load_config(params, {"active.steps": 1})
+    a = run_active(cfg, tmp_path / "a", progress=False)
+    b = run_active(cfg, tmp_path / "b", progress=False)
+    assert _comparable(a) == _comparable(b)
+    sel = load_selection(tmp_path / "a", 1)
+    outline = shown_superpixels(sel, 0)
+    assert outline is not None and outline.shape == (64, 96) and (outline >= 0).any()
+    image = int(sel["shown_images"][0])
+    assert set(np.unique(outline[outline >= 0])) == {s for i, s, _ in a[1]["superpixels"] if i == image}
+
+
+def test_diversity_rule_reaches_the_loop(params: Path, tmp_path: Path) -> None:
+    cfg = load_config(params, {"active.steps": 1, "active.max_per_image": 1, "active.strategy": "region"})
+    rec = run_active(cfg, tmp_path / "r", progress=False)[1]
+    images = [r[0] for r in rec["regions"]]
+    assert len(images) == len(set(images)) == 3  # three windows, three different images
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("superpixel_pixels", 64 * 96 + 1, "larger than the images"),
+    ("superpixel_pixels", -1, "must be >= 0"),
+    ("superpixel_compactness", 0, "must be a number > 0"),
+    ("superpixel_reduce", "median", "not one of sum, mean"),
+    ("max_per_image", -2, "must be >= 0"),
+    ("strategy", "superpixels", "not one of full, region, superpixel"),
+])
+def test_bad_superpixel_parameters_name_the_key(params: Path, key: str, value: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config(params, {f"active.{key}": value})
+    assert f"active.{key}" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_sweep_runs_superpixels_through_the_region_notebook(tmp_path: Path) -> None:
+    raw = json.loads(json.dumps(TINY))
+    raw["sweep"] = {"strategies": ["full", "superpixel"], "acquisitions": ["bald"], "seeds": [0]}
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    jobs = {j.name: j for j in expand_jobs(config_from_dict(raw, str(path)), str(path), tmp_path / "sweep")}
+    assert jobs["superpixel-bald-s0"].notebook == REGION_NOTEBOOK
+    assert jobs["superpixel-bald-s0"].parameters["strategy"] == "superpixel"
+    assert jobs["full-bald-s0"].notebook == FULL_NOTEBOOK
+
+
+def _curves() -> pd.DataFrame:
+    rows = []
+    curves = {"full": [(0.1, 0.5), (0.3, 0.8), (0.5, 0.9)], "region": [(0.1, 0.5), (0.2, 0.86), (0.3, 0.9)],
+              "superpixel": [(0.1, 0.5), (0.15, 0.86), (0.2, 0.9)]}
+    for strategy, points in curves.items():
+        for seed in (0, 1):
+            for step, (x, f1) in enumerate(points):
+                rows.append({"strategy": strategy, "acquisition": "bald", "seed": seed, "step": step,
+                             "labelled_fraction": x, "f1": f1, "reference": False})
+    rows.append({"strategy": "full", "acquisition": "random", "seed": 0, "step": 0, "labelled_fraction": 1.0,
+                 "f1": 0.9, "reference": True})
+    return pd.DataFrame(rows)
+
+
+def test_table1_and_label_efficiency_show_superpixel_rows() -> None:
+    df = _curves()
+    md = table1_markdown(table1(df, {"f1": [0.85]}))
+    assert "50.0 ± 0.0 (20.0 ± 0.0; 15.0 ± 0.0)" in md and "full image (region; superpixel)" in md
+    table = label_efficiency(df, "f1", 0.95)  # goal 0.855: full 50%, region 20%, superpixel 15%
+    row = table.iloc[0]
+    assert row["region/full"] == pytest.approx(0.4) and row["superpixel/region"] == pytest.approx(0.75)
+    lines = headlines(table, "f1", 0.95)
+    assert "region/full pixel ratio 0.40" in lines[0] and "target <= 0.5 met" in lines[0]
+    assert "superpixel/region pixel ratio 0.75" in lines[1] and "target <= 0.8 met" in lines[1]
