@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     repro = sub.add_parser("reproduce", help="sweep + report for one or more params files")
     repro.add_argument("params", nargs="+")
     repro.add_argument("--workers", type=int, default=2)
-    repro.add_argument("--figures", help="where figures go (default: figures/)")
+    repro.add_argument("--figures", help="where figures go (default: figures/; figures/<name>/ per params "
+                       "file when several are given)")
 
     export = sub.add_parser("export", help="write what a --oracle files run waits for, for annotation")
     export.add_argument("run_dir", help="the run folder (--out of alseg run)")
@@ -139,11 +140,13 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from alseg_utils.sweep import run_report, run_sweep
 
     failed = False
-    for params in args.params:
-        cfg = load_config(params)
+    configs = [load_config(params) for params in args.params]  # every file checked before any sweep starts
+    figures = Path(args.figures) if args.figures else Path("figures")
+    for params, cfg in zip(args.params, configs):
         outcomes = run_sweep(params, workers=args.workers)
         failed |= any(o.status == "failed" for o in outcomes)
-        run_report(Path("runs") / cfg.name, Path(args.figures) if args.figures else None)
+        # one params file: figures/ itself; several: figures/<name>/ each, so none overwrites another
+        run_report(Path("runs") / cfg.name, figures if len(configs) == 1 else figures / cfg.name)
     return 1 if failed else 0
 
 

@@ -6,6 +6,7 @@ Figure notebooks read only these files (through :func:`load_records`).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -313,7 +314,8 @@ def read_run_config(results_dir: str | Path) -> dict[str, Any]:
     raise FileNotFoundError(f"no run (config.json) under {results_dir}")
 
 
-def copy_records(results_dir: str | Path, dest: str | Path, selection_steps: Sequence[int] = (1,)) -> list[Path]:
+def copy_records(results_dir: str | Path, dest: str | Path, selection_steps: Sequence[int] = (1,),
+                 selection_fields: Sequence[str] | None = None) -> list[Path]:
     """Copy what the figure notebooks read (records, configs, selections) from a sweep's runs.
 
     Models and label stores are left behind. Used to ship ``notebooks/example_results``.
@@ -322,6 +324,8 @@ def copy_records(results_dir: str | Path, dest: str | Path, selection_steps: Seq
         results_dir: a sweep's results folder (one sub-folder per run).
         dest: where the copy goes (same sub-folder names).
         selection_steps: the steps whose acquired-pixel arrays are copied (Fig. 4 uses step 1).
+        selection_fields: keep only these arrays of each selection file (e.g. ``("acquired_score",
+            "acquired_entropy")``, what Fig. 4 reads); None copies the files whole.
 
     Returns:
         The files written.
@@ -332,6 +336,13 @@ def copy_records(results_dir: str | Path, dest: str | Path, selection_steps: Seq
     for pattern in patterns:
         for path in sorted(src.glob(f"*/{pattern}")):
             target = out / path.relative_to(src)
-            atomic_write_bytes(target, path.read_bytes())
+            if selection_fields is not None and path.suffix == ".npz":
+                with np.load(path) as z:
+                    kept = {k: z[k] for k in selection_fields if k in z.files}
+                buf = io.BytesIO()
+                np.savez_compressed(buf, **kept)
+                atomic_write_bytes(target, buf.getvalue())
+            else:
+                atomic_write_bytes(target, path.read_bytes())
             written.append(target)
     return written

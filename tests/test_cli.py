@@ -56,3 +56,23 @@ def test_unknown_acquisition_is_refused_by_argparse(tmp_path: Path, capsys: pyte
 
 def test_report_on_missing_folder(tmp_path: Path) -> None:
     _one_line_error(_alseg("report", "runs/none", cwd=tmp_path), "runs/none")
+
+
+def test_reproduce_keeps_each_params_files_figures_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import alseg_utils.sweep as sweep
+
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({"name": name}))
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"name": "bad", "active": {"steps": -1}}))
+    calls: list[tuple[str, Path | None]] = []
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sweep, "run_sweep", lambda params, workers: [])
+    monkeypatch.setattr(sweep, "run_report", lambda results, figures: calls.append((Path(results).name, figures)))
+    assert main(["reproduce", "a.yaml"]) == 0
+    assert calls == [("a", Path("figures"))]
+    calls.clear()
+    assert main(["reproduce", "a.yaml", "b.yaml", "--figures", "out"]) == 0
+    assert calls == [("a", Path("out") / "a"), ("b", Path("out") / "b")]
+    calls.clear()
+    assert main(["reproduce", "a.yaml", "bad.yaml"]) == 2  # every file is checked before any sweep
+    assert calls == []

@@ -13,7 +13,7 @@ from alseg_utils.errors import ConfigError
 PARAMS = Path(__file__).resolve().parents[1] / "params"
 
 
-@pytest.mark.parametrize("name", ["quick.yaml", "quick_isic.yaml", "glas.yaml", "isic.yaml"])
+@pytest.mark.parametrize("name", ["quick.yaml", "quick_isic.yaml", "quick_long.yaml", "glas.yaml", "isic.yaml"])
 def test_shipped_params_files_load(name: str) -> None:
     cfg = load_config(PARAMS / name)
     assert isinstance(cfg, RunConfig)

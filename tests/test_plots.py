@@ -143,6 +143,20 @@ def test_show_selection_regions_and_contour() -> None:
         plots.show_selection(image, regions, pseudo_label=np.zeros((4, 4)))
 
 
+def test_show_selection_outlines_each_superpixel() -> None:
+    image = np.full((40, 50, 3), 200, dtype=np.uint8)
+    chosen = np.full((40, 50), -1, dtype=np.int32)
+    chosen[0:10, 0:10] = 3  # touches the image border: still one closed outline
+    chosen[10:20, 0:10] = 7  # adjacent to segment 3: outlined separately
+    ax = plots.show_selection(image, [], superpixels=chosen)
+    assert len(ax.lines) == 2 and not ax.patches
+    for line in ax.lines:
+        x, y = line.get_data()
+        assert (x[0], y[0]) == (x[-1], y[-1]) and x.min() >= -0.5 and y.min() >= -0.5
+    with pytest.raises(ValueError, match="superpixels shape"):
+        plots.show_selection(image, [], superpixels=np.zeros((4, 4), dtype=np.int32))
+
+
 def test_show_uncertainty_has_colorbar() -> None:
     ax = plots.show_uncertainty(np.random.default_rng(0).random((12, 9)))
     assert len(ax.images) == 1 and len(ax.figure.axes) == 2  # the map and its colour bar

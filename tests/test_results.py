@@ -7,6 +7,7 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -89,3 +90,7 @@ def test_copy_records_keeps_records_and_step_one_selections(tmp_path: Path) -> N
     names = sorted(str(p.relative_to(tmp_path / "dst")) for p in written)
     assert names == ["region-bald-s0/config.json", "region-bald-s0/selections/step_001.npz",
                      "region-bald-s0/steps.jsonl"]
+    np.savez(run / "selections" / "step_001.npz", acquired_score=np.ones(3), shown_score=np.ones((2, 4, 4)))
+    copy_records(tmp_path / "src", tmp_path / "slim", selection_fields=("acquired_score", "acquired_entropy"))
+    with np.load(tmp_path / "slim" / "region-bald-s0" / "selections" / "step_001.npz") as z:
+        assert z.files == ["acquired_score"] and z["acquired_score"].tolist() == [1.0, 1.0, 1.0]
