@@ -134,6 +134,9 @@ class StoredRequest:
         scores: acquisition score maps, [K, H, W] float32 >= 0; None at step 0.
         pseudo_object: the model's object prediction, [K, H, W] uint8 in {0, 1}; None at step 0.
         pseudo_contour: the model's contour prediction, [K, H, W] uint8 in {0, 1}; None at step 0.
+        region_masks: for superpixel regions, the pixels of each region's segment inside its
+            window, [R, height_max, width_max] bool (region r uses ``[:height_r, :width_r]``); only
+            these pixels of an answer are kept. None for square windows and whole images.
     """
 
     step: int
@@ -147,6 +150,14 @@ class StoredRequest:
     scores: np.ndarray | None = None
     pseudo_object: np.ndarray | None = None
     pseudo_contour: np.ndarray | None = None
+    region_masks: np.ndarray | None = None
+
+    def region_mask(self, r: int) -> np.ndarray | None:
+        """The kept pixels of region ``r`` (request order), [height, width] bool; None = the whole window."""
+        if self.region_masks is None:
+            return None
+        row = self.regions[r]
+        return self.region_masks[r, : int(row["height"]), : int(row["width"])]
 
     @property
     def ids(self) -> list[str]:
@@ -166,12 +177,18 @@ def _request_rows(request: AnnotationRequest, shape: tuple[int, int]) -> list[di
     """One row per region (or whole image) of an in-memory request."""
     whole = not request.regions
     regions = [Region(i, 0, 0, *shape) for i in request.images] if whole else list(request.regions)
-    rows = []
-    for reg in regions:
+    masks = list(request.region_masks) or [None] * len(regions)  # superpixels: their pixels in the window
+    rows, seen = [], set()
+    for reg, inside in zip(regions, masks, strict=True):
         k = request.images.index(reg.image)
         name = request.image_names[k]
-        score = None if request.scores is None else float(request.scores[(k, *reg.slices)].sum(dtype=np.float64))
-        rows.append({"id": region_id(request.step, name, None if whole else reg), "image": int(reg.image),
+        window = request.scores[(k, *reg.slices)] if request.scores is not None else None  # [h, w]
+        score = None if window is None else float((window if inside is None else window[inside]).sum(dtype=np.float64))
+        rid = base = region_id(request.step, name, None if whole else reg)
+        while rid in seen:  # two superpixels whose windows share a corner
+            rid = f"{base}-{len(seen)}"
+        seen.add(rid)
+        rows.append({"id": rid, "image": int(reg.image),
                      "image_name": name, "top": reg.top, "left": reg.left, "height": reg.height,
                      "width": reg.width, "score": score})
     return rows
@@ -197,6 +214,13 @@ def write_request(run_dir: str | Path, request: AnnotationRequest, images: np.nd
     for key in ("scores", "pseudo_object", "pseudo_contour"):
         if getattr(request, key) is not None:
             arrays[key] = np.asarray(getattr(request, key))
+    if request.region_masks:
+        h_max = max(m.shape[0] for m in request.region_masks)
+        w_max = max(m.shape[1] for m in request.region_masks)
+        masks = np.zeros((len(request.region_masks), h_max, w_max), dtype=bool)  # [R, h_max, w_max]
+        for r, m in enumerate(request.region_masks):
+            masks[r, : m.shape[0], : m.shape[1]] = m
+        arrays["region_masks"] = masks
     folder = step_dir(run_dir, request.step)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
@@ -242,14 +266,15 @@ def read_request(run_dir: str | Path, step: int | None = None) -> StoredRequest:
         image_indices=[int(i) for i in meta["image_indices"]], image_names=list(meta["image_names"]),
         contour_radius=int(meta["contour_radius"]), images=arrays["images"], valid=arrays["valid"],
         scores=arrays.get("scores"), pseudo_object=arrays.get("pseudo_object"),
-        pseudo_contour=arrays.get("pseudo_contour"),
+        pseudo_contour=arrays.get("pseudo_contour"), region_masks=arrays.get("region_masks"),
     )
 
 
 def load_answers(run_dir: str | Path, step: int) -> dict[str, np.ndarray] | None:
     """The ingested answers of ``step``.
 
-    ``ids`` [R] str; ``objects`` and ``contours`` [R, h, w] uint8 in {0, 1}, what the run trains on;
+    ``ids`` [R] str; ``objects`` and ``contours`` [R, h, w] uint8 in {0, 1}, what the run trains on
+    (superpixel windows differ in size: zero-padded to the largest, region r is ``[:height_r, :width_r]``);
     ``answered_contours`` the contours as answered or derived, before earlier labels were kept;
     ``sources`` [R] the file that answered each region.
 
@@ -343,7 +368,9 @@ class FilesOracle:
                 f"{step_dir(self.run_dir, request.step)}: the answers were given for other regions than this "
                 "rerun selects (the selection must be reproducible: rerun on the CPU, or on the device the "
                 "request was made on); delete that folder's answers.npz to annotate the new selection")
-        return list(answers["objects"]), list(answers["contours"])
+        rows = _request_rows(request, tuple(self._config().data.image_size))
+        return ([o[: r["height"], : r["width"]] for o, r in zip(answers["objects"], rows, strict=True)],
+                [c[: r["height"], : r["width"]] for c, r in zip(answers["contours"], rows, strict=True)])
 
     def _config(self) -> RunConfig:
         if self._cfg is None:
@@ -571,6 +598,11 @@ def _export_region(req: StoredRequest, row: dict[str, Any], to: Path, vmax: floa
     if req.scores is not None:
         files["uncertainty"] = f"regions/{rid}_uncertainty.png"
         _png(to / files["uncertainty"], _heat(req.scores[(k, *reg.slices)], vmax))
+    area = req.region_mask(req.regions.index(row))
+    files["area"] = ""
+    if area is not None:  # a superpixel: only its pixels inside the window are kept
+        files["area"] = f"regions/{rid}_area.png"
+        _png(to / files["area"], (area * 255).astype(np.uint8))
     return {"region_id": rid, "step": req.step, "image_index": row["image"], "image_name": row["image_name"],
             "top": reg.top, "left": reg.left, "height": reg.height, "width": reg.width, "score": row["score"],
             **files, "image_file": f"images/s{req.step:03d}-{row['image_name']}.png",
@@ -599,6 +631,8 @@ Each row of manifest.csv is one {what} to label. For each one, either
     "Object" polygons inside the "Region" rectangles (one polygon per object, nothing outside the
     rectangles), and export all objects as GeoJSON to answers/<file>.geojson.
 Contours are derived from the objects; answers/<region_id>_contour.png (same format) overrides that.
+Where a row has an "area" file (superpixel regions), only the white pixels of regions/<region_id>_area.png
+are stored: label the window, but only that area counts.
 Then run:  alseg ingest {run} --from {answers}
 and rerun the `alseg run ... --oracle files` command.
 """
@@ -774,15 +808,29 @@ def _current_store(run_dir: Path) -> tuple[int, LabelStore | None]:
     return int(state["step"]), LabelStore.load(run_dir / state["labels_file"])
 
 
+def _stack_padded(patches: Sequence[np.ndarray]) -> np.ndarray:
+    """Patches of possibly different [h, w] (superpixel windows) as one zero-padded [R, h_max, w_max] uint8."""
+    h_max, w_max = max(p.shape[0] for p in patches), max(p.shape[1] for p in patches)
+    out = np.zeros((len(patches), h_max, w_max), dtype=np.uint8)
+    for r, p in enumerate(patches):
+        out[r, : p.shape[0], : p.shape[1]] = p
+    return out
+
+
 def _merge_with_store(row: dict[str, Any], req: StoredRequest, obj: np.ndarray, con: np.ndarray,
-                      store: LabelStore | None, src: str) -> np.ndarray:
-    """Refuse an object answer that changes earlier labels; keep earlier contour labels. Returns contours."""
+                      store: LabelStore | None, src: str, area: np.ndarray | None = None) -> np.ndarray:
+    """Refuse an object answer that changes earlier labels; keep earlier contour labels. Returns contours.
+
+    ``area`` (superpixels, [h, w] bool): only these pixels will be stored, so only they are checked.
+    """
     if store is None:
         return con
     reg = req.region(row)
     old_obj, old_con = store.labels[(reg.image, *reg.slices)], store.contours[(reg.image, *reg.slices)]
     known = (old_obj != UNLABELLED) & store.valid[(reg.image, *reg.slices)]  # [h, w]
     clash = known & (old_obj != obj)
+    if area is not None:
+        clash &= area
     if clash.any():
         y, x = (int(v[0]) for v in np.nonzero(clash))
         raise DataError(f"{src}: {int(clash.sum())} pixels of region {row['id']} were labelled at an earlier step "
@@ -796,17 +844,20 @@ def _collect_answers(source: Path, req: StoredRequest) -> dict[str, np.ndarray]:
     files = _answer_files(source, req)
     geo_cache: dict[str, np.ndarray] = {}
     answers = [_answer_region(row, req, source, files, geo_cache) for row in req.regions]
-    return {"ids": np.array(req.ids, dtype=np.str_), "objects": np.stack([a[0] for a in answers]),
-            "answered_contours": np.stack([a[1] for a in answers]),
+    return {"ids": np.array(req.ids, dtype=np.str_), "objects": _stack_padded([a[0] for a in answers]),
+            "answered_contours": _stack_padded([a[1] for a in answers]),
             "sources": np.array([a[2] for a in answers], dtype=np.str_)}
 
 
 def _merge_answers(answers: dict[str, np.ndarray], req: StoredRequest, store: LabelStore | None
                    ) -> dict[str, np.ndarray]:
     """Add ``contours`` (the answered ones, earlier labels kept) after checking objects against ``store``."""
-    contours = [_merge_with_store(row, req, obj, con, store, src) for row, obj, con, src in
-                zip(req.regions, answers["objects"], answers["answered_contours"], answers["sources"])]
-    return {**answers, "contours": np.stack(contours)}
+    contours = []
+    for r, (row, obj, con, src) in enumerate(zip(req.regions, answers["objects"], answers["answered_contours"],
+                                                 answers["sources"], strict=True)):
+        h, w = int(row["height"]), int(row["width"])  # answers are zero-padded to the largest window
+        contours.append(_merge_with_store(row, req, obj[:h, :w], con[:h, :w], store, src, req.region_mask(r)))
+    return {**answers, "contours": _stack_padded(contours)}
 
 
 def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:

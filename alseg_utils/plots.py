@@ -195,7 +195,7 @@ def learning_curves(df: pd.DataFrame, metric: str, ax: Axes | None = None, hue: 
         values = dict(zip(keys, key))
         h, s = values.get(hue) if hue else None, values.get(style) if style else None
         x = 100 * g["x"].to_numpy()  # [steps]
-        label = " / ".join(str(v) for v in (h, s) if v is not None) or metric
+        label = " / ".join(dict.fromkeys(str(v) for v in (h, s) if v is not None)) or metric  # "full", not "full / full"
         ax.plot(x, g["mean"], color=colours[h], linestyle=lines[s], marker="o", markersize=3, label=label)
         ax.fill_between(x, g["mean"] - g["std"], g["mean"] + g["std"], color=colours[h], alpha=0.2, linewidth=0)
     if reference is not None:

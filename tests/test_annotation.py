@@ -517,3 +517,27 @@ def test_own_images_need_the_files_oracle_and_no_validation(own_data: Path, tmp_
     with pytest.raises(ConfigError, match="data.n_val"):
         ActiveRun(load_config(own_data, {"data.n_val": 2}), tmp_path / "b", oracle=FilesOracle(tmp_path / "b"))
     assert main(["run", str(own_data), "--reference", "--oracle", "files", "--out", str(tmp_path / "c")]) == 2
+
+
+def test_superpixel_requests_export_their_area_and_match_the_simulated_oracle(params: Path, truth,
+                                                                               tmp_path: Path) -> None:
+    """Superpixels go to a person as windows plus an area mask; only the area is stored."""
+    cfg = load_config(params, {"active.strategy": "superpixel"})
+    simulated = run_active(cfg, tmp_path / "simulated", progress=False)
+    run = tmp_path / "files"
+    records = run_with_annotator(cfg, run, functools.partial(scripted_annotator, truth=truth),
+                                 export_root=tmp_path / "exports")
+    assert _comparable(records) == _comparable(simulated)
+    req = read_request(run, 1)
+    assert req.region_masks is not None and len(req.region_masks) == len(req.regions) == len(records[1]["superpixels"])
+    assert len({r["id"] for r in req.regions}) == len(req.regions)
+    manifest = json.loads(export_request(run, tmp_path / "again").read_text())
+    for r, row in enumerate(manifest["regions"]):
+        area = (tmp_path / "again" / row["area"])
+        assert area.is_file()
+        assert req.region_mask(r).shape == (row["height"], row["width"]) and req.region_mask(r).any()
+    # the window's labels outside the area were not stored
+    store = LabelStore.load(run / json.loads((run / "state.json").read_text())["labels_file"])
+    window = store.labelled()[(req.regions[0]["image"], slice(req.regions[0]["top"], req.regions[0]["top"] + req.regions[0]["height"]),
+                               slice(req.regions[0]["left"], req.regions[0]["left"] + req.regions[0]["width"]))]
+    assert window[req.region_mask(0)].all()

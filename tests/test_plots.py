@@ -97,6 +97,8 @@ def test_learning_curves_mean_band_and_reference() -> None:
     assert len(ref) == 1 and list(ref[0].get_ydata()) == [0.9, 0.9] and ref[0].get_linestyle() == "--"
     assert ax.get_xlabel() == "% labelled pixels"
     assert {t.get_text() for t in ax.get_legend().get_texts()} >= {"bald / full", "random / region"}
+    same = plots.learning_curves(curves_frame(), "f1", hue="strategy", style="strategy")
+    assert {t.get_text() for t in same.get_legend().get_texts()} == {"full", "region"}  # not "full / full"
 
 
 def test_learning_curves_single_seed_and_missing_column() -> None:
