@@ -210,7 +210,8 @@ def table1_markdown(table: pd.DataFrame) -> str:
     shown = [s for s in _STRATEGIES if s in set(table.get("strategy", []))] or ["full"]
     layout = shown[0] if len(shown) == 1 else f"{shown[0]} ({'; '.join(shown[1:])})"
     lines.append(f"Cells: % labelled pixels to reach the target, {layout.replace('full', 'full image', 1)}, "
-                 "mean ± std over seeds; `–` never reached; `[k/n]` when only k of n seeds reached it.")
+                 "mean ± std over seeds; `–` never reached; `[k/n]` when only k of n seeds reached it; "
+                 "an empty cell: that function was not in the sweep.")
     return "\n".join(lines) + "\n"
 
 
