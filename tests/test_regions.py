@@ -153,17 +153,12 @@ def test_m_larger_than_available_returns_all_that_fit() -> None:
     assert select_regions(np.ones((1, 6, 6)), 3, 3, m=0) == []
 
 
-def test_selection_on_a_glas_sized_pool_is_fast() -> None:
-    import time
-
+def test_selection_on_a_glas_sized_pool() -> None:  # speed: benchmarks/region_search.py
     scores = np.random.default_rng(0).random((65, 528, 784), dtype=np.float32)
     labelled = np.zeros(scores.shape, dtype=bool)
     labelled[:10] = True
-    start = time.perf_counter()
     chosen = select_regions(scores, 150, 30, 20, labelled=labelled)
-    elapsed = time.perf_counter() - start
     assert len(chosen) == 20 and all(r.image >= 10 for r in chosen)
-    assert elapsed < 2.0, f"select_regions took {elapsed:.2f} s on a GlaS-sized pool"
 
 
 @st.composite

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import pytest
@@ -345,10 +344,10 @@ def test_superpixel_mask_rejects_unknown_segments() -> None:
         superpixel_mask([SuperpixelPick(2, 0, 8, 1.0)], segments)
 
 
-# --------------------------------------------------------------------------- speed
+# --------------------------------------------------------------------------- GlaS-sized inputs (speed: benchmarks/superpixel_search.py)
 
 
-def test_selection_on_a_glas_sized_pool_is_fast() -> None:
+def test_selection_on_a_glas_sized_pool() -> None:
     rng = np.random.default_rng(0)
     n, height, width = 65, 528, 784
     scores = rng.random((n, height, width), dtype=np.float32)
@@ -356,21 +355,16 @@ def test_selection_on_a_glas_sized_pool_is_fast() -> None:
     segments = np.broadcast_to(tiles.astype(np.int32), (n, height, width))
     labelled = np.zeros(scores.shape, dtype=bool)
     labelled[:10] = True
-    start = time.perf_counter()
     picks = select_superpixels(scores, segments, 20 * 150**2, labelled=labelled, min_distance=30)
-    elapsed = time.perf_counter() - start
     assert picks and all(p.image >= 10 for p in picks)
-    assert elapsed < 5.0, f"select_superpixels took {elapsed:.2f} s on a GlaS-sized pool"
+    assert sum(p.pixels for p in picks) <= 20 * 150**2
 
 
 @pytest.mark.slow
-def test_slic_on_a_glas_sized_image_takes_seconds() -> None:
+def test_slic_on_a_glas_sized_image_gives_square_sized_segments() -> None:
     image = render_glas_image(np.random.default_rng(0), (522, 775), False)[0]
     images = np.pad(image, ((0, 6), (0, 9), (0, 0)))[None]  # [1, 528, 784, 3]
     valid = np.zeros(images.shape[:3], dtype=bool)
     valid[0, :522, :775] = True
-    start = time.perf_counter()
     seg = compute_superpixels(images, 150**2, valid=valid)
-    elapsed = time.perf_counter() - start
     assert 8 <= seg.max() + 1 <= 30
-    assert elapsed < 5.0, f"SLIC took {elapsed:.2f} s on one 528x784 image"
