@@ -46,6 +46,8 @@ JOB_PARAMETERS = ("params_file", "strategy", "acquisition", "seed", "out_dir",
                   "full_data_reference", "steps", "progress")  # what every job notebook must declare
 REPORT_PARAMETERS = ("results_dir", "figures_dir")  # what every report notebook must declare
 MAX_ERROR_CHARS = 300  # one-line errors are cut to this length
+# kernels log only errors: ipykernel's start-up warning (local TCP) would otherwise break the progress bar
+KERNEL_LOG_LEVEL = "--IPKernelApp.log_level=ERROR"
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,8 @@ def _execute(notebook: Path, output: Path, parameters: dict[str, Any], cwd: Path
 
     try:
         papermill.execute_notebook(str(notebook), str(output), parameters=dict(parameters),
-                                   cwd=str(cwd), progress_bar=False, kernel_name=kernel_name)
+                                   cwd=str(cwd), progress_bar=False, kernel_name=kernel_name,
+                                   extra_arguments=[KERNEL_LOG_LEVEL])
     except Exception as err:  # noqa: BLE001 - any failure is recorded, never raised
         return _one_line_error(err)
     return ""
