@@ -20,6 +20,7 @@ import numpy as np
 
 from alseg_utils.superpixels import SuperpixelPick, compute_superpixels, select_superpixels
 from alseg_utils.synthetic import render_glas_image
+from benchmarks.region_search import _best_time
 
 
 def reference_select(scores: np.ndarray, segments: np.ndarray, budget: int,
@@ -50,15 +51,6 @@ def _segments(images: int, height: int, width: int, area: int, seed: int) -> tup
     segs = compute_superpixels(rendered, area)  # [distinct, H, W]
     per_image = (time.perf_counter() - start) / distinct
     return segs[np.arange(images) % distinct], per_image
-
-
-def _best_time(fn: object, repeats: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def main(argv: list[str] | None = None) -> None:
