@@ -22,11 +22,14 @@ import yaml
 
 from alseg_utils.errors import ConfigError
 
-ENCODERS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+TORCHVISION_ENCODERS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")  # ResNet v1.5
+TIMM_ENCODERS = ("resnetv2_18", "resnetv2_34", "resnetv2_50", "resnetv2_101")  # pre-activation (timm)
+ENCODERS = TORCHVISION_ENCODERS + TIMM_ENCODERS
 ACQUISITIONS = ("random", "varratio", "entropy", "bald")
 STRATEGIES = ("full", "region", "superpixel")
 SUPERPIXEL_REDUCTIONS = ("sum", "mean")
 DATASETS = ("glas", "isic", "folder")
+OBJECT_AGGREGATES = ("pooled", "image_mean")  # GlaS object metrics over a test set (see metrics.py)
 
 
 @dataclass
@@ -52,7 +55,9 @@ class ModelConfig:
     """ResNet encoder with MC dropout + DCAN decoder."""
 
     encoder: str = "resnet50"
-    pretrained: bool = False  # ImageNet weights (needs internet once); never required
+    # true = ImageNet weights (downloaded once, then cached) | false = random | path of a weights file
+    # (relative to the params file; a torchvision / timm state_dict of `encoder`)
+    pretrained: bool | str = False
     dropout: float = 0.5  # rate of the dropout placed before residual blocks
     dropout_stages: list[int] = field(default_factory=lambda: [3, 4])  # ResNet layers 1..4
     output_stride: int = 16  # 8 | 16 | 32 (dilation replaces stride beyond it)
@@ -63,16 +68,20 @@ class ModelConfig:
 class TrainConfig:
     """One training from scratch (Eq. 9)."""
 
-    iterations: int = 6000  # optimizer steps per training
+    iterations: int = 6000  # optimizer steps per training when epochs = 0; the ceiling when epochs > 0
+    epochs: float = 0.0  # > 0: budget follows the labels, epochs x crops_per_epoch / batch_size steps (alseg_utils.crops)
     batch_size: int = 5
     crop_size: list[int] = field(default_factory=lambda: [480, 480])  # [H, W]; [] = no crop
     learning_rate: float = 1e-3
     lr_decay_rate: float = 0.1  # lr * rate ** (iteration / lr_decay_steps)
-    lr_decay_steps: int = 6000
+    lr_decay_steps: int = 6000  # iterations (epochs = 0)
+    lr_decay_epochs: float = 0.0  # with epochs > 0: lr * rate ** (epoch / lr_decay_epochs); 0 = no decay
     weight_decay: float = 1e-3  # L2 on the weights, lambda of Eq. 9
     aux_weight: float = 1.0  # w of Eq. 9 at iteration 0
     aux_decay: float = 0.1  # w = aux_weight * aux_decay ** floor(iteration / aux_decay_every)
-    aux_decay_every: int = 2000
+    aux_decay_every: int = 2000  # iterations (epochs = 0)
+    aux_decay_epochs: float = 0.0  # with epochs > 0: w = aux_weight * aux_decay ** floor(epoch / aux_decay_epochs); 0 = constant
+    ema_decay: float = 0.0  # > 0: predict with an exponential moving average of the weights (authors: 0.999)
     flips: bool = True
     rotation: float = 20.0  # max degrees of random rotation
     brightness: float = 0.1  # max additive brightness jitter, images in [0, 1]
@@ -123,6 +132,9 @@ class EvalConfig:
     n_bins: int = 15  # ECE / reliability bins
     min_object_size: int = 100  # pixels; smaller predicted objects are removed
     eval_batch_size: int = 4
+    # GlaS object F1 / Dice / Hausdorff over the test set: pooled (the challenge: TP/FP/FN summed,
+    # objects weighted over the whole set) | image_mean (the per-image value averaged over images)
+    object_aggregate: str = "pooled"
     # Table 1: metric -> target scores (absolute, in [0, 1]) whose reach is reported
     targets: dict[str, list[float]] = field(default_factory=lambda: {"f1": [0.75, 0.8, 0.85]})
     relative_target: float = 0.95  # also report reaching this fraction of the full-data score
@@ -159,18 +171,65 @@ class RunConfig:
             return root
         return (Path(self.source).parent / root).resolve()
 
+    def weights_file(self) -> Path | None:
+        """The weights file of ``model.pretrained`` (None for true / false), resolved like ``data_root``."""
+        if isinstance(self.model.pretrained, bool):
+            return None
+        path = Path(self.model.pretrained).expanduser()
+        if path.is_absolute() or not self.source:
+            return path
+        return (Path(self.source).parent / path).resolve()
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (what is stored with each run)."""
         return dataclasses.asdict(self)
 
-    def fingerprint(self) -> str:
-        """Hash of everything that changes results (not the source path or progress switches)."""
+    def fingerprint_dict(self) -> dict[str, Any]:
+        """What results depend on: ``to_dict()`` less the source, sweep and progress switch.
+
+        A weights file (``model.pretrained: <path>``) enters as ``"sha256:<digest>"`` of its content,
+        so moving the file keeps the fingerprint and changing its content changes it.
+
+        Raises:
+            ConfigError: the weights file does not exist.
+        """
         d = self.to_dict()
         d.pop("source", None)
         d.pop("sweep", None)
         d["train"].pop("progress", None)
-        blob = json.dumps(d, sort_keys=True).encode()
+        weights = self.weights_file()
+        if weights is not None:
+            d["model"]["pretrained"] = f"sha256:{file_sha256(weights)}"
+        return d
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes results (not the source path or progress switches)."""
+        blob = json.dumps(self.fingerprint_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+_SHA256_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 hex digest of a file's bytes (remembered per path, size and modification time).
+
+    Raises:
+        ConfigError: the file does not exist.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"model.pretrained: weights file {path} not found; give an existing file "
+                          "(relative paths are relative to the params file), true (ImageNet weights) or false")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA256_CACHE:
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        _SHA256_CACHE[key] = digest.hexdigest()
+    return _SHA256_CACHE[key]
 
 
 def _type_name(tp: Any) -> str:
@@ -185,7 +244,12 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], where)
+        for option in inner:  # the first type that accepts the value (bool | str: True, "w.pt")
+            try:
+                return _coerce(value, option, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: expected {' or '.join(_type_name(a) for a in inner)}, got {value!r}")
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -259,9 +323,15 @@ def validate_config(cfg: RunConfig) -> None:
            f"stages are ResNet layers 1..4, got {m.dropout_stages}")
     _check(m.output_stride in (8, 16, 32), "model.output_stride", f"must be 8, 16 or 32, got {m.output_stride}")
     _check(m.decoder_channels >= 1, "model.decoder_channels", "must be >= 1")
+    _check(not isinstance(m.pretrained, str) or bool(m.pretrained.strip()), "model.pretrained",
+           "give true (ImageNet weights), false (random) or the path of a weights file")
     for key in ("iterations", "batch_size", "lr_decay_steps", "aux_decay_every"):
         _check(getattr(t, key) >= 1, f"train.{key}", f"must be >= 1, got {getattr(t, key)}")
     _check_size(t.crop_size, "train.crop_size", allow_empty=True)
+    for key in ("epochs", "lr_decay_epochs", "aux_decay_epochs"):
+        value = getattr(t, key)
+        _check(math.isfinite(value) and value >= 0, f"train.{key}", f"must be a number >= 0, got {value}")
+    _check(0.0 <= t.ema_decay < 1.0, "train.ema_decay", f"must be in [0, 1) (0 = off), got {t.ema_decay}")
     _check(t.learning_rate > 0, "train.learning_rate", "must be > 0")
     for key in ("lr_decay_rate", "aux_decay"):
         _check(0.0 < getattr(t, key) <= 1.0, f"train.{key}", f"must be in (0, 1], got {getattr(t, key)}")
@@ -296,6 +366,7 @@ def validate_config(cfg: RunConfig) -> None:
     _check(e.n_bins >= 1, "eval.n_bins", "must be >= 1")
     _check(e.min_object_size >= 0, "eval.min_object_size", "must be >= 0")
     _check(e.eval_batch_size >= 1, "eval.eval_batch_size", "must be >= 1")
+    _check_choice(e.object_aggregate, OBJECT_AGGREGATES, "eval.object_aggregate")
     _check(0.0 < e.relative_target <= 1.0, "eval.relative_target", "must be in (0, 1]")
     for metric, values in e.targets.items():
         _check(all(0.0 <= v <= 1.0 for v in values), f"eval.targets.{metric}",
@@ -325,6 +396,8 @@ def config_from_dict(raw: dict[str, Any], source: str = "<dict>") -> RunConfig:
         cfg = _build(RunConfig, raw, "")
         cfg.source = source
         validate_config(cfg)
+        if cfg.weights_file() is not None:  # a relative weights path is relative to the params file
+            cfg.model.pretrained = str(cfg.weights_file())
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
     return cfg

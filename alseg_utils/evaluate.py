@@ -6,6 +6,11 @@ use instances from the mean object and contour probabilities (DCAN post-processi
 uses the object head's mean probabilities against the binary mask, ignoring zero padding. Pixel
 Dice and Jaccard compare the thresholded object probability with the mask (not the instances), so a
 weak contour head cannot erase them.
+
+Object F1 / Dice / Hausdorff combine the test images as ``eval.object_aggregate`` says: ``pooled``
+(the default, what the GlaS challenge reports: TP / FP / FN summed over the test set, objects
+weighted over all objects of the set) or ``image_mean`` (the mean of the per-image values). Pixel
+Dice and Jaccard are always means over images (ISIC). See :mod:`alseg_utils.metrics`.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ def evaluate_model(
     Args:
         model: a trained DCAN.
         test: the test images with ground truth.
-        cfg: run configuration (T, thresholds, bins, minimum object size).
+        cfg: run configuration (T, thresholds, bins, minimum object size, object aggregation).
         seed: seeds the dropout masks, so evaluation is deterministic on CPU.
         device: where to run the model (default: the model's device).
 
@@ -64,7 +69,7 @@ def evaluate_model(
         object_prob * test.valid, contour_prob, object_threshold=a.object_threshold,
         contour_threshold=INSTANCE_CONTOUR_THRESHOLD, min_size=e.min_object_size,
     )
-    seg = segmentation_scores(instances, test.instances)
+    seg = segmentation_scores(instances, test.instances, object_aggregate=e.object_aggregate)
     binary = (object_prob >= a.object_threshold) & test.valid  # [N, H, W]
     seg["dice"], seg["jaccard"] = dice(binary, test.masks), jaccard(binary, test.masks)
     return _metrics_record(seg, calib)

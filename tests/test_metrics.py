@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 from skimage.metrics import hausdorff_distance
 
 from alseg_utils import metrics as m
+from alseg_utils.config import config_from_dict
+from alseg_utils.errors import ConfigError
 
 
 def two_glands() -> tuple[np.ndarray, np.ndarray]:
@@ -81,32 +83,185 @@ def test_pixel_jaccard_and_dice_hand_worked_average_over_images() -> None:
     assert m.dice(torch.from_numpy(batch_pred), torch.from_numpy(batch_gt)) == pytest.approx((d0 + 1) / 2)
 
 
-def test_f1_half_overlap_and_maximum_matching() -> None:
-    gt = np.zeros((4, 6), dtype=np.int64)
-    gt[0, 0:4] = 1  # 4 px
-    gt[2, 0:2] = 2  # 2 px
-    pred = np.zeros_like(gt)
-    pred[0, 0:2] = 3  # exactly 50% of gland 1
-    pred[0, 2:4] = 4  # the other 50% of gland 1
-    assert m.object_f1(pred, gt) == pytest.approx(2 * 1 / (2 + 2))  # gland 1 matched once, gland 2 missed
-    pred2 = np.zeros_like(gt)
-    pred2[0, 0:2] = 3  # half of gland 1
-    pred2[0, 2:4] = 4  # other half of gland 1 ...
-    pred2[2, 0:2] = 4  # ... and all of gland 2 (object 4 is split but one id)
-    # a greedy match could give 4 -> gland 1 and leave 3 unmatched; the maximum matching finds 2 TP
-    assert m.object_f1(pred2, gt) == pytest.approx(1.0)
+def boxes(shape: tuple[int, int], *specs: tuple[int, slice, slice]) -> np.ndarray:
+    """Instance map with ``id`` painted on ``[rows, cols]`` for each ``(id, rows, cols)``."""
+    out = np.zeros(shape, dtype=np.int64)
+    for k, rows, cols in specs:
+        out[rows, cols] = k
+    return out
+
+
+def test_f1_merged_glands_partner_is_the_larger_gland() -> None:
+    gt = boxes((4, 8), (1, slice(0, 4), slice(0, 4)), (2, slice(0, 2), slice(6, 8)))  # 16 px, 4 px
+    pred = boxes((4, 8), (9, slice(0, 4), slice(0, 8)))  # 32 px covering both glands
+    # partner = gland 1 (16 px overlap > 4), fully covered: 1 TP, 0 FP; gland 2 is a FN
+    assert m.object_stats(pred, gt)[0].tp == 1
+    assert m.object_f1(pred, gt) == pytest.approx(2 * 1 / (1 + 2))
+    d1, d2 = 2 * 16 / (16 + 32), 2 * 4 / (4 + 32)  # Dice(G1, S), Dice(G2, S)
+    expected = 0.5 * ((16 * d1 + 4 * d2) / 20 + d1)  # the segment's partner is G1
+    assert m.object_dice(pred, gt) == pytest.approx(expected, abs=1e-12)
+    h1, h2 = 4.0, np.hypot(2, 6)  # S pixel (0, 7) to G1's (0, 3); S pixel (3, 0) to G2's (1, 6)
+    assert m.object_hausdorff(pred, gt) == pytest.approx(0.5 * ((16 * h1 + 4 * h2) / 20 + h1), abs=1e-9)
+
+
+def test_f1_split_gland_one_true_positive_one_false_positive() -> None:
+    gt = boxes((2, 10), (1, slice(0, 2), slice(0, 10)))  # 20 px
+    pred = boxes((2, 10), (3, slice(0, 2), slice(0, 6)), (4, slice(0, 2), slice(6, 10)))  # 60% and 40%
+    stats = m.object_stats(pred, gt)[0]
+    assert (stats.tp, stats.n_pred, stats.n_gt) == (1, 2, 1)  # FP = 1, FN = 0
+    assert m.object_f1(pred, gt) == pytest.approx(2 * 1 / (2 + 1))
+    d3, d4 = 2 * 12 / (20 + 12), 2 * 8 / (20 + 8)
+    assert m.object_dice(pred, gt) == pytest.approx(0.5 * (d3 + (12 * d3 + 8 * d4) / 20), abs=1e-12)
+
+
+@pytest.mark.parametrize(("covered", "tp"), [(4, 0), (5, 0), (6, 1), (10, 1)])
+def test_f1_needs_strictly_more_than_half(covered: int, tp: int) -> None:
+    gt = boxes((1, 10), (1, slice(0, 1), slice(0, 10)))  # 10 px
+    pred = boxes((1, 10), (2, slice(0, 1), slice(0, covered)))
+    assert m.object_f1(pred, gt) == pytest.approx(2 * tp / 2)  # exactly 50% is a miss (F1score.m: > 0.5)
+
+
+def test_f1_two_exact_halves_are_two_false_positives() -> None:
+    gt = boxes((2, 4), (1, slice(0, 2), slice(0, 4)))  # 8 px
+    pred = boxes((2, 4), (3, slice(0, 2), slice(0, 2)), (4, slice(0, 2), slice(2, 4)))  # 4 px each
+    assert m.object_stats(pred, gt)[0].tp == 0
+    assert m.object_f1(pred, gt) == 0.0  # a ">= 50%" rule would count one TP (F1 = 2/3)
+
+
+def test_f1_largest_overlap_gland_half_missed_while_small_gland_covered() -> None:
+    gt = boxes((6, 10), (1, slice(0, 6), slice(0, 6)), (2, slice(0, 2), slice(8, 10)))  # 36 px, 4 px
+    pred = boxes((6, 10), (5, slice(0, 2), slice(3, 10)))  # 6 px of gland 1 (1/6), all 4 px of gland 2
+    # partner = gland 1 (6 > 4 px), covered less than half: FP, although gland 2 is covered fully
+    assert m.object_stats(pred, gt)[0].tp == 0
+    assert m.object_f1(pred, gt) == 0.0
+    # object Dice still pairs gland 2 with the segment (its largest overlap)
+    d1, d2 = 2 * 6 / (36 + 14), 2 * 4 / (4 + 14)
+    assert m.object_dice(pred, gt) == pytest.approx(0.5 * ((36 * d1 + 4 * d2) / 40 + d1), abs=1e-12)
+
+
+def test_f1_each_gland_gives_at_most_one_true_positive() -> None:
+    gt = boxes((3, 9), (1, slice(0, 3), slice(0, 9)))  # 27 px
+    pred = boxes((3, 9), (2, slice(0, 3), slice(0, 5)), (3, slice(0, 3), slice(5, 9)))  # 15 px and 12 px
+    stats = m.object_stats(pred, gt)[0]
+    assert stats.tp == 1 and stats.n_gt - stats.tp == 0  # TP <= #G, FN = #G - TP >= 0
+
+
+def matlab_style_tp(pred: np.ndarray, gt: np.ndarray) -> int:
+    """F1score.m written as a loop: each segment's largest-overlap gland, covered > 50% (ties: any)."""
+    tp = 0
+    for s in np.unique(pred[pred > 0]):
+        under = gt[(pred == s) & (gt > 0)]
+        if under.size == 0:
+            continue
+        ids, counts = np.unique(under, return_counts=True)
+        partners = ids[counts == counts.max()]
+        tp += any(counts.max() > 0.5 * (gt == g).sum() for g in partners)
+    return tp
+
+
+@given(seed=st.integers(0, 2**32 - 1), n_g=st.integers(0, 6), n_s=st.integers(0, 6))
+@settings(max_examples=60, deadline=None)
+def test_true_positives_match_loop_version(seed: int, n_g: int, n_s: int) -> None:
+    rng = np.random.default_rng(seed)
+    gt, pred = random_instances(rng, (14, 11), n_g), random_instances(rng, (14, 11), n_s)
+    stats = m.object_stats(pred, gt, hausdorff=False)[0]
+    assert stats.tp == matlab_style_tp(pred, gt)
+    assert stats.n_gt == len(np.unique(gt[gt > 0])) and stats.n_pred == len(np.unique(pred[pred > 0]))
+    assert 0 <= stats.tp <= min(stats.n_gt, stats.n_pred)
+    assert np.isnan(stats.hausdorff_gt) and np.isnan(stats.hausdorff_pred)
+
+
+# ---------------------------------------------------------------- pooled vs image mean
+
+
+def perfect_image() -> tuple[np.ndarray, np.ndarray]:
+    """20x20 image with one 16 px gland segmented exactly."""
+    gt = boxes((20, 20), (3, slice(4, 8), slice(4, 8)))
+    return gt.copy(), gt
+
+
+def test_pooled_and_image_mean_hand_worked() -> None:
+    (pa, ga), (pb, gb) = two_glands(), perfect_image()
+    pred, gt = np.stack([pa, pb]), np.stack([ga, gb])
+    # image A: TP 1, #S 2, #G 2; image B: TP 1, #S 1, #G 1
+    assert m.object_f1(pred, gt) == pytest.approx(2 * 2 / (3 + 3))  # pooled is the default
+    assert m.object_f1(pred, gt, aggregate="image_mean") == pytest.approx((0.5 + 1.0) / 2)
+    d = 2 * 30 / (36 + 36)
+    pooled_dice = 0.5 * ((36 * d + 16) / (90 + 16) + (36 * d + 16) / (45 + 16))
+    assert m.object_dice(pred, gt) == pytest.approx(pooled_dice, abs=1e-12)
+    mean_dice = (m.object_dice(pa, ga) + 1.0) / 2
+    assert m.object_dice(pred, gt, aggregate="image_mean") == pytest.approx(mean_dice, abs=1e-12)
+    a = m.object_stats(pa, ga)[0]  # image B adds area 16 at distance 0 to both sides
+    pooled_hd = 0.5 * (a.hausdorff_gt / (90 + 16) + a.hausdorff_pred / (45 + 16))
+    assert m.object_hausdorff(pred, gt) == pytest.approx(pooled_hd, abs=1e-9)
+    assert m.object_hausdorff(pred, gt, aggregate="image_mean") == pytest.approx(m.object_hausdorff(pa, ga) / 2)
+
+
+def test_pooled_with_empty_prediction_and_empty_ground_truth_images() -> None:
+    pb, gb = perfect_image()  # 16 px gland, found
+    missed = boxes((20, 20), (1, slice(0, 2), slice(0, 6)))  # 12 px gland, nothing predicted
+    pred = np.stack([pb, np.zeros_like(missed)])
+    gt = np.stack([gb, missed])
+    assert m.object_f1(pred, gt) == pytest.approx(2 * 1 / (1 + 2))
+    assert m.object_f1(pred, gt, aggregate="image_mean") == pytest.approx(0.5)
+    assert m.object_dice(pred, gt) == pytest.approx(0.5 * (16 / 28 + 1.0))
+    diagonal = np.hypot(20, 20)
+    assert m.object_hausdorff(pred, gt) == pytest.approx(0.5 * (12 * diagonal / 28))
+    assert m.object_hausdorff(pred, gt, aggregate="image_mean") == pytest.approx(diagonal / 2)
+    spurious = boxes((20, 20), (4, slice(10, 12), slice(10, 13)))  # 6 px segment, no ground truth
+    pred2, gt2 = np.stack([pb, spurious]), np.stack([gb, np.zeros_like(gb)])
+    assert m.object_f1(pred2, gt2) == pytest.approx(2 * 1 / (2 + 1))
+    assert m.object_dice(pred2, gt2) == pytest.approx(0.5 * (1.0 + 16 / 22))
+
+
+def test_pooled_when_a_whole_side_is_empty() -> None:
+    _, gt = perfect_image()
+    empty = np.zeros_like(gt)
+    pred, gts = np.stack([empty, empty]), np.stack([gt, gt])
+    for agg in ("pooled", "image_mean"):
+        assert m.object_f1(pred, gts, aggregate=agg) == 0.0
+        assert m.object_dice(pred, gts, aggregate=agg) == 0.0
+        assert m.object_hausdorff(pred, gts, aggregate=agg) == pytest.approx(np.hypot(20, 20))
+        assert m.object_f1(gts, pred, aggregate=agg) == 0.0  # no ground truth at all
+        assert m.object_f1(pred, pred, aggregate=agg) == 1.0  # nothing anywhere
+        assert m.object_hausdorff(pred, pred, aggregate=agg) == 0.0
+
+
+def test_object_stats_add_and_aggregate() -> None:
+    (pa, ga), (pb, gb) = two_glands(), perfect_image()
+    a, b = m.object_stats(np.stack([pa, pb]), np.stack([ga, gb]))
+    total = a + b
+    assert (total.tp, total.n_pred, total.n_gt, total.gt_area) == (2, 3, 3, 106.0)
+    assert sum([a, b], m.ObjectStats()) == total
+    scores = m.aggregate_object_stats([a, b])
+    assert scores == {"f1": total.f1(), "object_dice": total.dice(), "object_hausdorff": total.hausdorff()}
+    assert m.aggregate_object_stats([a], "image_mean") == m.aggregate_object_stats([a], "pooled")
+    with pytest.raises(ValueError, match="pooled, image_mean"):
+        m.aggregate_object_stats([a], "mean")
+    with pytest.raises(ValueError, match="no images"):
+        m.aggregate_object_stats([])
 
 
 def test_segmentation_scores_matches_individual_functions() -> None:
-    pred, gt = two_glands()
-    batch_p, batch_g = np.stack([pred, gt]), np.stack([gt, gt])
-    scores = m.segmentation_scores(batch_p, batch_g)
-    assert set(scores) == {"f1", "object_dice", "object_hausdorff", "dice", "jaccard"}
-    assert scores["f1"] == pytest.approx((0.5 + 1.0) / 2)  # per image, then mean over images
-    assert scores["object_dice"] == pytest.approx(m.object_dice(batch_p, batch_g))
-    assert scores["object_hausdorff"] == pytest.approx(m.object_hausdorff(pred, gt) / 2)
-    assert scores["jaccard"] == pytest.approx(m.jaccard(batch_p, batch_g))
-    assert all(isinstance(v, float) for v in scores.values())
+    (pa, ga), (pb, gb) = two_glands(), perfect_image()
+    batch_p, batch_g = np.stack([pa, pb]), np.stack([ga, gb])
+    for agg in ("pooled", "image_mean"):
+        scores = m.segmentation_scores(batch_p, batch_g, object_aggregate=agg)
+        assert set(scores) == {"f1", "object_dice", "object_hausdorff", "dice", "jaccard"}
+        assert scores["f1"] == pytest.approx(m.object_f1(batch_p, batch_g, aggregate=agg))
+        assert scores["object_dice"] == pytest.approx(m.object_dice(batch_p, batch_g, aggregate=agg))
+        assert scores["object_hausdorff"] == pytest.approx(m.object_hausdorff(batch_p, batch_g, aggregate=agg))
+        assert scores["jaccard"] == pytest.approx(m.jaccard(batch_p, batch_g))  # always a mean over images
+        assert all(isinstance(v, float) for v in scores.values())
+    with pytest.raises(ValueError, match="aggregate"):
+        m.segmentation_scores(batch_p, batch_g, object_aggregate="sum")
+
+
+def test_eval_object_aggregate_config_option() -> None:
+    assert config_from_dict({}).eval.object_aggregate == "pooled"  # the challenge's aggregation
+    assert config_from_dict({"eval": {"object_aggregate": "image_mean"}}).eval.object_aggregate == "image_mean"
+    with pytest.raises(ConfigError, match="eval.object_aggregate"):
+        config_from_dict({"eval": {"object_aggregate": "mean"}})
 
 
 # ---------------------------------------------------------------- edge cases
