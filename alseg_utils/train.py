@@ -10,9 +10,19 @@ side output). The L2 term is left to the optimiser: Adam's ``weight_decay=lambda
 (TensorFlow's ``l2_loss``, what the authors used). As in TF-slim, it applies to convolution weights
 only, not to biases or batch-norm parameters.
 
-Optimiser: Adam with ``lr * lr_decay_rate ** (iteration / lr_decay_steps)`` (exponential decay).
-The auxiliary weight follows ``w = aux_weight * aux_decay ** floor(iteration / aux_decay_every)``
-(:func:`aux_weight_at`; the authors used 0.1 ** floor(epoch / 300)).
+Budget: a fixed number of optimizer steps (``train.iterations``), or, with ``train.epochs > 0``, a
+number that follows the labelled data as the authors' code did: ``epochs`` epochs of
+:func:`alseg_utils.crops.crops_per_epoch` crops each (an epoch puts every labelled pixel in view
+once, in expectation), capped at ``train.iterations`` (:func:`training_budget`). Which crops are drawn
+is :mod:`alseg_utils.crops`: every labelled pixel is seen equally often in expectation, whether it
+sits in a full image, a window or a superpixel.
+
+Optimiser: Adam with ``lr * lr_decay_rate ** (iteration / decay_steps)`` (exponential decay), where
+``decay_steps`` is ``lr_decay_steps`` or ``lr_decay_epochs`` epochs. The auxiliary weight follows
+``w = aux_weight * aux_decay ** floor(iteration / every)`` with ``every`` = ``aux_decay_every`` or
+``aux_decay_epochs`` epochs (:func:`aux_weight_at`; the authors used 0.1 ** floor(epoch / 300)).
+With ``ema_decay > 0`` the model returned (validated, predicted with) is the exponential moving
+average of the weights and batch-norm statistics (:class:`WeightAverage`).
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from alseg_utils.config import ModelConfig, TrainConfig
+from alseg_utils.crops import crop_batch, crops_per_epoch, plan_crops
 from alseg_utils.errors import RunStateError
 from alseg_utils.model import DCAN, DCANOutput, build_model
 
@@ -81,6 +92,79 @@ class TrainResult:
     val_loss: float
     seed: int
     losses: list[float] = field(default_factory=list)  # training loss (Eq. 9 without L2) per iteration
+    iterations: int = 0  # optimizer steps taken
+
+
+@dataclass(frozen=True)
+class TrainingBudget:
+    """How long one training runs and when its rates decay, in optimizer steps.
+
+    Attributes:
+        iterations: optimizer steps.
+        lr_decay_steps: steps per ``lr_decay_rate`` factor of the learning rate (``inf`` = constant).
+        aux_decay_every: steps per ``aux_decay`` factor of the auxiliary weight (``inf`` = constant).
+        epoch: steps per epoch (``crops_per_epoch / batch_size``; 0 when the budget is fixed).
+    """
+
+    iterations: int
+    lr_decay_steps: float
+    aux_decay_every: float
+    epoch: float = 0.0
+
+
+def training_budget(cfg: TrainConfig, crops: float) -> TrainingBudget:
+    """The budget of one training on a labelled set of ``crops`` crops per epoch.
+
+    Args:
+        cfg: ``iterations`` (fixed, or the ceiling with ``epochs > 0``), ``epochs``, and the decay
+            settings (``lr_decay_steps`` / ``aux_decay_every`` in steps, or ``lr_decay_epochs`` /
+            ``aux_decay_epochs`` in epochs when ``epochs > 0``; 0 epochs = no decay).
+        crops: :func:`alseg_utils.crops.crops_per_epoch` of the labelled set, > 0.
+
+    Returns:
+        The :class:`TrainingBudget`.
+    """
+    if cfg.epochs <= 0:
+        return TrainingBudget(cfg.iterations, float(cfg.lr_decay_steps), float(cfg.aux_decay_every))
+    epoch = crops / cfg.batch_size  # optimizer steps per epoch
+    iterations = max(1, min(cfg.iterations, math.ceil(cfg.epochs * epoch)))
+    lr_steps = cfg.lr_decay_epochs * epoch if cfg.lr_decay_epochs > 0 else math.inf
+    aux_steps = cfg.aux_decay_epochs * epoch if cfg.aux_decay_epochs > 0 else math.inf
+    return TrainingBudget(iterations, lr_steps, aux_steps, epoch)
+
+
+class WeightAverage:
+    """Exponential moving average of a model's parameters and buffers (the authors' 0.999 EMA).
+
+    The decay warms up as TensorFlow's ``ExponentialMovingAverage(num_updates=...)`` does,
+    ``min(decay, (1 + t) / (10 + t))`` at update ``t``, so a short training is not dominated by its
+    random initial weights. Batch-norm statistics are averaged the same way.
+
+    Args:
+        model: the network being trained (its weights are copied).
+        decay: in (0, 1).
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay, self.updates = decay, 0
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        """Fold the model's current weights into the average."""
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for key, value in model.state_dict().items():
+            avg = self.state[key]
+            if avg.is_floating_point():
+                avg.lerp_(value, 1.0 - d)
+            else:
+                avg.copy_(value)  # counters (num_batches_tracked)
+        self.updates += 1
+
+    def copy_to(self, model: nn.Module) -> nn.Module:
+        """Load the averaged weights into ``model`` and return it."""
+        model.load_state_dict(self.state)
+        return model
 
 
 def resolve_device(name: str) -> torch.device:
@@ -104,17 +188,19 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def aux_weight_at(iteration: int, cfg: TrainConfig) -> float:
+def aux_weight_at(iteration: int, cfg: TrainConfig, every: float | None = None) -> float:
     """Weight ``w`` of the auxiliary losses (Eq. 9) at an iteration.
 
     Args:
         iteration: optimizer step, starting at 0.
-        cfg: ``aux_weight * aux_decay ** floor(iteration / aux_decay_every)``.
+        cfg: ``aux_weight * aux_decay ** floor(iteration / every)``.
+        every: steps per decay (:attr:`TrainingBudget.aux_decay_every`); default ``cfg.aux_decay_every``.
 
     Returns:
         The weight.
     """
-    return float(cfg.aux_weight * cfg.aux_decay ** (iteration // cfg.aux_decay_every))
+    every = cfg.aux_decay_every if every is None else every
+    return float(cfg.aux_weight * cfg.aux_decay ** math.floor(iteration / every))
 
 
 def masked_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
@@ -249,6 +335,24 @@ def augment_batch(
         Augmented images [B, 3, h, w] in [0, 1] and targets [B, K, h, w] (255 where rotated in).
     """
     images, targets = _random_crop(images, targets, cfg.crop_size, generator)
+    return augment_crops(images, targets, cfg, generator, image_mode)
+
+
+def augment_crops(
+    images: Tensor, targets: Tensor, cfg: TrainConfig, generator: torch.Generator, image_mode: str = "bilinear"
+) -> tuple[Tensor, Tensor]:
+    """Flips, brightness and rotation of crops, applied identically to images and label maps.
+
+    Args:
+        images: [B, 3, h, w], float in [0, 1].
+        targets: [B, K, h, w], integer label maps (object, contour) in {0, 1, 255}.
+        cfg: ``flips``, ``brightness`` (max additive shift), ``rotation`` (max degrees).
+        generator: CPU generator; the only source of randomness here.
+        image_mode: interpolation of the images under rotation (targets are always nearest).
+
+    Returns:
+        Augmented images [B, 3, h, w] in [0, 1] and targets [B, K, h, w] (255 where rotated in).
+    """
     if cfg.flips:
         images, targets = _random_flips(images, targets, generator)
     if cfg.brightness > 0:
@@ -261,13 +365,15 @@ def augment_batch(
 
 
 def make_optimizer(
-    model: nn.Module, cfg: TrainConfig
+    model: nn.Module, cfg: TrainConfig, decay_steps: float | None = None
 ) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.LambdaLR]:
     """Adam with L2 on convolution weights and per-iteration exponential learning-rate decay.
 
     Args:
         model: the network.
         cfg: ``learning_rate``, ``weight_decay`` (lambda of Eq. 9), ``lr_decay_rate``, ``lr_decay_steps``.
+        decay_steps: steps per ``lr_decay_rate`` factor (:attr:`TrainingBudget.lr_decay_steps`,
+            ``inf`` = constant); default ``cfg.lr_decay_steps``.
 
     Returns:
         The optimizer and a scheduler to step once per iteration.
@@ -279,7 +385,7 @@ def make_optimizer(
         optimizer = torch.optim.Adam(groups, lr=cfg.learning_rate, fused=True)
     except (RuntimeError, ValueError):
         optimizer = torch.optim.Adam(groups, lr=cfg.learning_rate)
-    rate, steps = cfg.lr_decay_rate, cfg.lr_decay_steps
+    rate, steps = cfg.lr_decay_rate, cfg.lr_decay_steps if decay_steps is None else decay_steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: rate ** (it / steps))
     return optimizer, scheduler
 
@@ -289,22 +395,6 @@ def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
     if not enabled or device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def _batch_indices(n: int, batch_size: int, iterations: int, generator: torch.Generator,
-                   weights: Tensor | None = None) -> Tensor:
-    """Image indices of every batch, [iterations, batch_size].
-
-    Consecutive shuffled epochs when every image carries the same number of labelled pixels (full
-    images); otherwise images are drawn with probability proportional to their labelled pixels
-    (regions), so that every labelled pixel is seen equally often whichever image holds it.
-    """
-    if weights is not None and bool((weights != weights[0]).any()):
-        flat = torch.multinomial(weights.double(), iterations * batch_size, replacement=True, generator=generator)
-        return flat.view(iterations, batch_size)
-    epochs = math.ceil(iterations * batch_size / n)
-    order = torch.cat([torch.randperm(n, generator=generator) for _ in range(epochs)])
-    return order[: iterations * batch_size].view(iterations, batch_size)
 
 
 def _set_to_device(data: LabelledSet, device: torch.device) -> tuple[Tensor, Tensor]:
@@ -358,9 +448,10 @@ def _seed_everything(seed: int) -> torch.Generator:
 def train_model(
     train: LabelledSet, val: LabelledSet, model_cfg: ModelConfig, train_cfg: TrainConfig, seed: int
 ) -> TrainResult:
-    """Train a new model from scratch (Eq. 9) for ``train_cfg.iterations`` optimizer steps.
+    """Train a new model from scratch (Eq. 9) for the budget of :func:`training_budget`.
 
-    Deterministic on the CPU for a given seed (weights, batches, augmentation, dropout masks).
+    Crops come from :func:`alseg_utils.crops.plan_crops` (every labelled pixel in view equally
+    often). Deterministic on the CPU for a given seed (weights, crops, augmentation, dropout masks).
 
     Args:
         train: labelled images; label value 255 marks pixels that are not labelled (ignored).
@@ -382,26 +473,35 @@ def train_model(
     device = resolve_device(train_cfg.device)
     generator = _seed_everything(seed)
     model = build_model(model_cfg).to(device).train()
-    optimizer, scheduler = make_optimizer(model, train_cfg)
+    labelled = torch.from_numpy(train.labels != IGNORE)  # [N, H, W]
+    if not bool(labelled.any()):
+        raise ValueError("train_model: no pixel of the training set is labelled; label at least one image")
+    budget = training_budget(train_cfg, crops_per_epoch(labelled, train_cfg.crop_size))
+    plan = plan_crops(labelled, train_cfg.crop_size, budget.iterations, train_cfg.batch_size, generator)
+    optimizer, scheduler = make_optimizer(model, train_cfg, budget.lr_decay_steps)
+    average = WeightAverage(model, train_cfg.ema_decay) if train_cfg.ema_decay > 0 else None
     amp = amp_dtype(device, train_cfg.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     images, targets = _set_to_device(train, device)
-    weights = torch.from_numpy((train.labels != IGNORE).reshape(len(train), -1).sum(1))  # [N]
-    batches = _batch_indices(len(train), train_cfg.batch_size, train_cfg.iterations, generator, weights)
     losses = []
     quiet = not train_cfg.progress or not sys.stderr.isatty()
-    bar = tqdm(batches, desc=f"train (seed {seed})", leave=False, disable=quiet)
-    for it, idx in enumerate(bar):
-        idx = idx.to(device)
-        x, y = augment_batch(images[idx].float() / 255.0, targets[idx], train_cfg, generator)
-        losses.append(train_step(model, optimizer, scaler, x, y, aux_weight_at(it, train_cfg), amp))
+    for it in tqdm(range(len(plan)), desc=f"train (seed {seed})", leave=False, disable=quiet):
+        idx = plan.images[it].to(device)
+        x, y = crop_batch(images[idx], targets[idx], plan.tops[it], plan.lefts[it], plan.size)
+        x, y = augment_crops(x.float() / 255.0, y, train_cfg, generator)
+        losses.append(train_step(model, optimizer, scaler, x, y, aux_weight_at(it, train_cfg, budget.aux_decay_every),
+                                 amp))
         scheduler.step()
+        if average is not None:
+            average.update(model)
+    if average is not None:
+        average.copy_to(model)
     losses = torch.stack(losses).float().cpu().tolist()
     if len(val):
         val_loss = validation_loss(model, val, train_cfg.batch_size, device)
     else:
         val_loss = float(np.mean(losses[-10:]))
-    return TrainResult(model=model.eval(), val_loss=val_loss, seed=seed, losses=losses)
+    return TrainResult(model=model.eval(), val_loss=val_loss, seed=seed, losses=losses, iterations=len(plan))
 
 
 def restart_seed(seed: int, restart: int) -> int:

@@ -307,15 +307,43 @@ def test_cuda_amp_training_runs():
     assert obj.device.type == "cpu" and obj.dtype == torch.float32
 
 
-def test_partly_labelled_images_are_drawn_by_labelled_pixels() -> None:
-    from alseg_utils.train import _batch_indices
+def test_epoch_budget_follows_the_labelled_set_and_caps() -> None:
+    from alseg_utils.train import training_budget
 
-    gen = torch.Generator().manual_seed(0)
-    idx = _batch_indices(3, 4, 500, gen, torch.tensor([100, 0, 300]))
-    counts = torch.bincount(idx.flatten(), minlength=3)
-    assert counts[1] == 0 and 2.5 < counts[2] / counts[0] < 3.5
-    same = _batch_indices(3, 2, 3, torch.Generator().manual_seed(0), torch.tensor([5, 5, 5]))
-    assert sorted(same.flatten().tolist()) == [0, 0, 1, 1, 2, 2]  # equal weights: shuffled epochs
+    cfg = TrainConfig(iterations=1000, epochs=10, batch_size=4, lr_decay_epochs=5, aux_decay_epochs=2)
+    small, large = training_budget(cfg, 8.0), training_budget(cfg, 80.0)
+    assert (small.iterations, large.iterations) == (20, 200)  # 10 epochs of 8 / 80 crops, batch 4
+    assert (large.lr_decay_steps, large.aux_decay_every, large.epoch) == (100.0, 40.0, 20.0)
+    assert training_budget(cfg, 8000.0).iterations == 1000  # the ceiling
+    fixed = training_budget(TrainConfig(iterations=7, lr_decay_steps=3, aux_decay_every=2), 1e6)
+    assert (fixed.iterations, fixed.lr_decay_steps, fixed.aux_decay_every) == (7, 3.0, 2.0)
+    constant = training_budget(TrainConfig(epochs=1, batch_size=1), 3.0)
+    assert constant.lr_decay_steps == math.inf and aux_weight_at(10**6, TrainConfig(), constant.aux_decay_every) == 1.0
+
+
+def test_weight_average_warms_up_and_averages_buffers() -> None:
+    from alseg_utils.train import WeightAverage
+
+    net = torch.nn.BatchNorm1d(1)
+    avg = WeightAverage(net, decay=0.5)
+    with torch.no_grad():
+        net.weight.fill_(3.0)
+        net.running_mean.fill_(2.0)
+    avg.update(net)  # decay min(0.5, 1/10) = 0.1: 0.1 * old + 0.9 * new
+    assert avg.state["weight"].item() == pytest.approx(0.1 * 1.0 + 0.9 * 3.0)
+    assert avg.state["running_mean"].item() == pytest.approx(0.9 * 2.0)
+    for _ in range(50):
+        avg.update(net)
+    assert avg.copy_to(torch.nn.BatchNorm1d(1)).weight.item() == pytest.approx(3.0, abs=1e-6)
+
+
+def test_ema_training_is_deterministic_and_differs_from_the_last_weights() -> None:
+    train, val = blob_set(3, seed=0), blob_set(2, seed=1)
+    a = train_model(train, val, MODEL, fast_train_cfg(iterations=6, ema_decay=0.9), seed=3)
+    b = train_model(train, val, MODEL, fast_train_cfg(iterations=6, ema_decay=0.9), seed=3)
+    c = train_model(train, val, MODEL, fast_train_cfg(iterations=6), seed=3)
+    assert a.val_loss == b.val_loss and a.losses == c.losses  # the average does not change the training
+    assert a.val_loss != c.val_loss
 
 
 def test_crop_of_a_partly_labelled_image_keeps_a_labelled_pixel() -> None:
