@@ -21,14 +21,21 @@ Layouts read (the synthetic generators of :mod:`alseg_utils.synthetic` write the
 
       root/
         train/images/<stem>.png|jpg|jpeg|bmp|tif|tiff
-        train/masks/<stem>.png
+        train/masks/<stem>.png|tif|tiff
         test/images/...
         test/masks/...
 
-  Every image needs a mask PNG of the same height and width with the same file stem. Mask value 0
+  Every image needs one mask of the same height and width with the same file stem (``a.jpg`` goes
+  with ``a.png`` or ``a.tif``; two masks or two images with one stem are refused; hidden files are
+  skipped). Images: grayscale (repeated into 3 channels), RGB or RGBA (alpha dropped), 8- or 16-bit;
+  8-bit values are kept, 16-bit (also 32-bit / float TIFF) values are stretched from the image's own
+  minimum..maximum to 0..255 (see :func:`read_rgb`). Masks: 8- or 16-bit PNG or TIFF (32-bit integer
+  TIFF too, float TIFF only when it holds whole numbers), one channel. TIFFs are read with tifffile
+  and must hold one 2-D image (grayscale or RGB); multi-page and 3-D TIFFs are refused. Mask value 0
   is background. A mask with one non-zero value (1 or 255, say) is binary and its connected
-  components become the instances; a mask with several non-zero values holds instance ids
-  (1..k). Images are resized (bilinear; masks nearest) or zero-padded to ``data.image_size``.
+  components become the instances; a mask with several non-zero values holds instance ids (kept as
+  they are, e.g. 16-bit ids above 255 from napari, StarDist, Cellpose or QuPath). Images are resized
+  (bilinear; masks nearest) or zero-padded to ``data.image_size``.
 
   Images with no masks at all (labelled through ``alseg run --oracle files``): leave out
   ``train/masks``; the ``test`` folder is then optional too (no test set = no evaluation). Loaders
@@ -42,12 +49,15 @@ import csv
 import os
 import re
 import shutil
+import struct
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import imagecodecs
 import numpy as np
+import tifffile
 from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 from skimage.filters import sobel
@@ -64,7 +74,12 @@ ISIC_URL = "https://challenge.isic-archive.com/data/#2016"
 GLAS_SPLITS = {"train": ("train",), "test": ("testA", "testB"), "testA": ("testA",), "testB": ("testB",)}
 ISIC_FOLDERS = {"train": "Training", "test": "Test"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+MASK_SUFFIXES = (".png", ".tif", ".tiff")  # lossless formats only: JPEG would blur the ids
+TIFF_SUFFIXES = (".tif", ".tiff")
 _READ_ERRORS = (OSError, ValueError, SyntaxError, UnidentifiedImageError, Image.DecompressionBombError)
+_TIFF_ERRORS = (OSError, ValueError, KeyError, IndexError, RuntimeError, struct.error)  # incl. codec errors
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # Pillow modes of more than 8 bits per sample
 
 
 @dataclass
@@ -160,55 +175,210 @@ def contour_target(mask: np.ndarray, radius: int = 3) -> np.ndarray:
 # ----------------------------------------------------------------------------- reading files
 
 
+def _reason(err: BaseException) -> str:
+    """An exception's message on one line."""
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def _unreadable(path: Path, err: BaseException) -> DataError:
+    """The error for a file no reader can decode."""
+    return DataError(f"{path}: cannot read this image ({_reason(err)}); replace the file with a valid one")
+
+
 def _open(path: Path) -> Image.Image:
-    """Open and decode an image file, or raise DataError naming it."""
+    """Open and decode an image file with Pillow, or raise DataError naming it."""
     try:
         with Image.open(path) as img:
             img.load()
             return img.copy()
     except _READ_ERRORS as err:
-        raise DataError(f"{path}: cannot read this image ({err}); replace the file with a valid one") from None
+        raise _unreadable(path, err) from None
+
+
+def _png_bit_depth(path: Path) -> int:
+    """Bits per sample of a PNG file, read from its IHDR chunk; 0 when the file is not a PNG."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(26)
+    except OSError as err:
+        raise _unreadable(path, err) from None
+    if len(head) < 26 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return 0
+    return head[24]
+
+
+def _read_png16(path: Path) -> np.ndarray:
+    """Decode a 16-bit PNG with imagecodecs (Pillow keeps only the high byte of 16-bit RGB).
+
+    Returns:
+        The samples, [H, W] or [H, W, C] with C in 2..4, uint16.
+    """
+    try:
+        return imagecodecs.png_decode(path.read_bytes())
+    except (OSError, ValueError, RuntimeError) as err:
+        raise _unreadable(path, err) from None
+
+
+def _read_tiff(path: Path) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """Read the one 2-D image of a TIFF file with tifffile.
+
+    Returns:
+        The samples ([H, W] or [H, W, S], the file's dtype; planar RGB is moved to the last axis),
+        the photometric interpretation (``tifffile.PHOTOMETRIC``) and the colormap of a palette
+        TIFF ([3, 2**bits], uint16) or None.
+
+    Raises:
+        DataError: the file is unreadable, holds no image, several images, or a 3-D stack.
+    """
+    try:
+        with tifffile.TiffFile(path) as tif:
+            n_series = len(tif.series)
+            if n_series:
+                data, axes, page = tif.series[0].asarray(), tif.series[0].axes, tif.series[0].keyframe
+                photometric, colormap = int(page.photometric), page.colormap
+    except _TIFF_ERRORS as err:
+        raise _unreadable(path, err) from None
+    if n_series == 0:
+        raise DataError(f"{path}: TIFF holds no readable image; replace the file with a valid one")
+    if n_series > 1:
+        raise DataError(f"{path}: TIFF holds {n_series} images of different shapes; save the one to use as a "
+                        "single-page TIFF")
+    if axes == "SYX":  # planar configuration: one plane per colour
+        data, axes = np.moveaxis(data, 0, -1), "YXS"
+    if axes not in ("YX", "YXS") or data.size == 0:
+        raise DataError(f"{path}: TIFF is a stack of shape {data.shape} (axes {axes}), not one 2-D image; save a "
+                        "single grayscale plane or an RGB image per file")
+    return data, photometric, colormap
+
+
+def _channels(arr: np.ndarray, path: Path) -> np.ndarray:
+    """Grayscale stays [H, W]; gray + alpha gives [H, W]; RGB and RGBA give [H, W, 3] (alpha dropped)."""
+    if arr.ndim == 3 and arr.shape[-1] in (1, 2):
+        return arr[..., 0]
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        return arr[..., :3]
+    if arr.ndim != 2 or arr.size == 0:
+        raise DataError(f"{path}: pixel array has shape {arr.shape}; save it as a grayscale, RGB or RGBA image")
+    return arr
+
+
+def _to_uint8(arr: np.ndarray, path: Path) -> np.ndarray:
+    """uint8 stays as is, bool becomes 0 / 255, anything else is stretched from its own min..max to 0..255.
+
+    Args:
+        arr: samples, [H, W] or [H, W, 3], any integer, bool or float dtype.
+        path: the file, for error messages.
+
+    Returns:
+        The samples, same shape, uint8; a constant non-uint8 image becomes all zero.
+
+    Raises:
+        DataError: the samples are not numbers, or some are NaN / infinite.
+    """
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * 255
+    if arr.dtype.kind not in "iuf":
+        raise DataError(f"{path}: pixel type {arr.dtype} is not supported; save it as an 8- or 16-bit image")
+    values = arr.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise DataError(f"{path}: image has NaN or infinite pixels; replace them with numbers and save it again")
+    lo, hi = float(values.min()), float(values.max())
+    if hi == lo:
+        return np.zeros(arr.shape, np.uint8)
+    return np.rint((values - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+def _palette_rgb(indices: np.ndarray, colormap: np.ndarray) -> np.ndarray:
+    """Colours of a palette TIFF: indices [H, W] looked up in colormap [3, 2**bits] (16- or 8-bit values).
+
+    Returns:
+        The colours, [H, W, 3], uint8.
+    """
+    cmap = np.asarray(colormap)
+    if cmap.max() > 255:
+        cmap = cmap >> 8
+    return np.moveaxis(cmap.astype(np.uint8)[:, indices], 0, -1)
+
+
+def _image_samples(path: Path) -> tuple[np.ndarray, bool]:
+    """An image file's samples as stored, [H, W] or [H, W, C], and whether 0 means white (TIFF MinIsWhite)."""
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        data, photometric, colormap = _read_tiff(path)
+        if photometric == tifffile.PHOTOMETRIC.PALETTE and colormap is not None and data.ndim == 2:
+            return _palette_rgb(data, colormap), False
+        return data, photometric == tifffile.PHOTOMETRIC.MINISWHITE
+    if _png_bit_depth(path) == 16:
+        return _read_png16(path), False
+    img = _open(path)
+    if img.mode in _WIDE_MODES:  # 16-bit grayscale, 32-bit integer or float: the values as stored
+        return np.asarray(img), False
+    return np.asarray(img.convert("RGBA" if "transparency" in img.info else "RGB")), False
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """Read an image file as RGB.
+    """Read an image file as 8-bit RGB.
+
+    PNG, JPEG, BMP and TIFF, grayscale, RGB or RGBA, 8- or 16-bit. Grayscale is repeated into three
+    channels and alpha is dropped. 8-bit samples are kept as they are; 16-bit (and 32-bit or float)
+    samples are stretched linearly from the image's own minimum..maximum, over all channels together,
+    to 0..255 (a constant image becomes black). TIFFs are read with tifffile and must hold one 2-D
+    image (grayscale, RGB or palette); 16-bit PNGs are decoded with imagecodecs.
 
     Args:
-        path: image file (any format Pillow reads).
+        path: image file.
 
     Returns:
         The image, [H, W, 3], uint8.
 
     Raises:
-        DataError: the file is missing, unreadable or corrupt.
+        DataError: the file is missing, unreadable or corrupt, is a multi-page / 3-D TIFF, has an
+            unsupported channel count or pixel type, or NaN pixels.
     """
-    img = _open(path)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        peak = max(float(arr.max()), 1.0)
-        img = Image.fromarray(np.clip(arr * (255.0 / peak), 0, 255).astype(np.uint8))
-    return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+    samples, min_is_white = _image_samples(path)
+    rgb = _to_uint8(_channels(samples, path), path)  # [H, W] or [H, W, 3]
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[..., None], 3, axis=-1)  # [H, W, 3]
+    if min_is_white:
+        rgb = 255 - rgb
+    return np.ascontiguousarray(rgb)
+
+
+def _label_samples(path: Path) -> np.ndarray:
+    """A mask file's values as stored (palette PNGs give their indices), [H, W] or [H, W, C]."""
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        return _read_tiff(path)[0]
+    if _png_bit_depth(path) == 16:
+        return _read_png16(path)
+    return np.asarray(_open(path))
 
 
 def read_labels(path: Path) -> np.ndarray:
     """Read a label / mask image without changing its values (palette images give indices).
 
     Args:
-        path: mask file (PNG, BMP, ...), greyscale, palette or grey-valued RGB.
+        path: mask file: PNG (8- or 16-bit), TIFF (8-, 16- or 32-bit integer, or float holding whole
+            numbers), BMP; greyscale, palette or grey-valued RGB(A) (alpha is ignored).
 
     Returns:
         The label values, [H, W], int64.
 
     Raises:
-        DataError: the file is unreadable, has colours (channels differ) or negative values.
+        DataError: the file is unreadable, a multi-page / 3-D TIFF, has colours (channels differ),
+            non-integer, NaN or negative values.
     """
-    img = _open(path)
-    arr = np.asarray(img)
+    arr = _channels(_label_samples(path), path)
     if arr.ndim == 3:
-        rgb = arr[..., :3]
-        if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
+        if not (np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2])):
             raise DataError(f"{path}: mask has colours; save it as a single-channel label image (0 = background)")
-        arr = rgb[..., 0]
+        arr = arr[..., 0]
+    if arr.dtype.kind == "f" and not (np.isfinite(arr).all() and np.array_equal(arr, np.round(arr))):
+        bad = arr[~np.isfinite(arr) | (arr != np.round(arr))].flat[0]
+        raise DataError(f"{path}: mask holds non-integer values (e.g. {bad}); save it as an integer label image "
+                        "(0 = background, 1..k = objects)")
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{path}: mask pixel type {arr.dtype} is not supported; save it as an 8- or 16-bit label image")
     labels = arr.astype(np.int64)
     if labels.size and labels.min() < 0:
         raise DataError(f"{path}: mask has negative values ({labels.min()}); use 0 for background, 1..k for objects")
@@ -511,33 +681,62 @@ def load_isic2016(
 
 
 def _folder_instances(labels: np.ndarray, path: Path) -> np.ndarray:
-    """Several non-zero values are instance ids; a single one marks a binary mask."""
+    """Several non-zero values are instance ids (kept as they are); a single one marks a binary mask."""
     values = np.unique(labels)
     if values[values > 0].size > 1:
+        if values[-1] > np.iinfo(np.int32).max:
+            raise DataError(f"{path}: instance id {values[-1]} does not fit in 32 bits; renumber the instances 1..k "
+                            "(skimage.segmentation.relabel_sequential)")
         return labels.astype(np.int32)
     return _components(labels)
 
 
-def _folder_items(root: Path, split: str, require_masks: bool = True) -> list[_Item]:
-    """The images of ``root/split/images`` with their masks from ``root/split/masks``.
+def _files_by_stem(folder: Path, suffixes: Sequence[str], what: str) -> dict[str, Path]:
+    """The files of ``folder`` with one of ``suffixes`` (any case, hidden files skipped), by stem.
 
+    Raises:
+        DataError: two files share a stem (``a.png`` and ``a.tif``): which one is meant is unclear.
+    """
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.suffix.lower() not in suffixes or not path.is_file():
+            continue
+        if path.stem in found:
+            raise DataError(f"{folder}: two {what} are named {path.stem!r} ({found[path.stem].name}, {path.name}); "
+                            f"keep one {what[:-1]} per name")
+        found[path.stem] = path
+    return found
+
+
+def _missing_mask(image: Path, masks: Path) -> DataError:
+    """The error for an image without a mask, pointing at a same-named file of a refused format."""
+    others = sorted(p.name for p in masks.iterdir() if p.stem == image.stem and p.suffix.lower() not in MASK_SUFFIXES)
+    hint = f" ({', '.join(others)} is there, but masks must be lossless PNG or TIFF)" if others else ""
+    return DataError(f"{image}: mask not found{hint}; save it as {masks / image.stem}.png (or .tif / .tiff)")
+
+
+def _folder_items(root: Path, split: str, require_masks: bool = True) -> list[_Item]:
+    """The images of ``root/split/images`` with their masks from ``root/split/masks``, sorted by file name.
+
+    A mask is the file of ``masks`` with the image's stem and a suffix of :data:`MASK_SUFFIXES`.
     With ``require_masks=False`` a missing ``masks`` folder gives items without label files.
     """
     images, masks = root / split / "images", root / split / "masks"
     if not images.is_dir():
         raise DataError(f"{images}: folder not found; put the {split} images there and their masks in {masks}")
-    paths = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = sorted(_files_by_stem(images, IMAGE_SUFFIXES, "images").values(), key=lambda p: p.name)
     if not paths:
         raise DataError(f"{images}: no images ({', '.join(IMAGE_SUFFIXES)}) found; add the {split} images")
     if not require_masks and not masks.exists():
         return [_Item(path.stem, path, None) for path in paths]
-    items = []
-    for path in paths:
-        mask = masks / f"{path.stem}.png"
-        if not mask.is_file():
-            raise DataError(f"{path}: mask {mask} not found; every image needs a PNG mask with the same name")
-        items.append(_Item(path.stem, path, mask))
-    return items
+    if not masks.is_dir():
+        raise DataError(f"{masks}: folder not found; put a mask (.png or .tif, same name as its image) of each "
+                        f"{split} image there")
+    mask_of = _files_by_stem(masks, MASK_SUFFIXES, "masks")
+    missing = [path for path in paths if path.stem not in mask_of]
+    if missing:
+        raise _missing_mask(missing[0], masks)
+    return [_Item(path.stem, path, mask_of[path.stem]) for path in paths]
 
 
 def load_folder(
@@ -560,8 +759,8 @@ def load_folder(
         The images sorted by file name; grades ``""``.
 
     Raises:
-        DataError: missing folder, no images, missing or mismatched mask, unreadable file,
-            negative or colour mask values.
+        DataError: missing folder, no images, missing, duplicate or mismatched mask, unreadable
+            file, multi-page / 3-D TIFF, negative, non-integer or colour mask values.
         ValueError: unknown split or bad size.
     """
     root = Path(root)

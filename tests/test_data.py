@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import imagecodecs
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image
 from scipy import ndimage
 from skimage.morphology import disk
@@ -239,6 +242,276 @@ def test_read_labels_rejects_negative_values(tmp_path: Path) -> None:
     Image.fromarray(np.array([[0, -3], [1, 2]], dtype=np.int32)).save(path)
     with pytest.raises(DataError, match=r"neg\.tif.*negative"):
         D.read_labels(path)
+
+
+# ----------------------------------------------------------------------------- file formats of the folder layout
+# Images and masks as microscopes and annotation tools write them: each case writes a file with a
+# known answer into tmp_path and reads it back through load_folder, the loader of `dataset: folder`.
+
+LEVELS16 = np.array([1000, 2000, 4200, 5000], np.uint16)  # image min 1000, max 5000 ...
+LEVELS8 = np.array([0, 64, 204, 255], np.uint8)  # ... stretched: (v - 1000) * 255 / 4000, rounded
+IDX = np.array([[0, 1, 2], [3, 3, 1]])  # the level of each pixel of a 2x3 image
+IDX_RGB = np.stack([IDX, IDX[::-1], np.roll(IDX, 1, axis=1)], axis=-1)  # [2, 3, 3], channels differ
+RGB8 = np.array([[[10, 20, 30], [40, 50, 60], [70, 80, 90]], [[200, 0, 5], [1, 254, 128], [33, 66, 99]]], np.uint8)
+GRAY8 = np.array([[0, 17, 255], [128, 3, 90]], np.uint8)
+PAL_IDX = np.array([[0, 1, 2], [2, 1, 0]], np.uint8)
+PAL_COLOURS = np.array([[10, 20, 30], [200, 0, 5], [33, 66, 99]], np.uint8)
+
+
+def _tif(path: Path, array: np.ndarray, **kwargs: object) -> None:
+    tifffile.imwrite(path, array, **kwargs)
+
+
+def _png16(path: Path, array: np.ndarray) -> None:
+    path.write_bytes(imagecodecs.png_encode(array))  # Pillow cannot write 16-bit RGB PNGs
+
+
+def _palette_image(indices: np.ndarray) -> Image.Image:
+    """A palette ("P") image holding ``indices`` [H, W] uint8, one distinct colour per index."""
+    img = Image.frombytes("P", (indices.shape[1], indices.shape[0]), np.ascontiguousarray(indices).tobytes())
+    img.putpalette([c for i in range(256) for c in (i, 255 - i, 0)])  # distinct: PNG keeps the indices
+    return img
+
+
+def _png_palette(path: Path) -> None:
+    img = _palette_image(PAL_IDX)
+    img.putpalette(PAL_COLOURS.ravel().tolist())
+    img.save(path)
+
+
+def _tif_palette(path: Path) -> None:
+    cmap = np.zeros((3, 256), np.uint16)
+    cmap[:, :3] = PAL_COLOURS.T.astype(np.uint16) * 257  # TIFF colormaps are 16-bit
+    _tif(path, PAL_IDX, photometric="palette", colormap=cmap)
+
+
+def _with_alpha(rgb: np.ndarray) -> np.ndarray:
+    alpha = np.zeros(rgb.shape[:2] + (1,), rgb.dtype)  # transparent everywhere but one pixel: must not matter
+    alpha[0, 0] = np.iinfo(rgb.dtype).max
+    return np.concatenate([rgb, alpha], axis=-1)
+
+
+def _gray3(gray: np.ndarray) -> np.ndarray:
+    return np.repeat(gray[..., None], 3, axis=-1)
+
+
+IMAGE_CASES = {  # name: (file name, writer, expected [H, W, 3] uint8)
+    "png8-rgb": ("a.png", lambda p: _save(p, RGB8), RGB8),
+    "png8-gray": ("a.png", lambda p: _save(p, GRAY8), _gray3(GRAY8)),
+    "png8-rgba": ("a.png", lambda p: _save(p, _with_alpha(RGB8)), RGB8),
+    "png8-palette": ("a.png", _png_palette, PAL_COLOURS[PAL_IDX]),
+    "png16-gray": ("a.png", lambda p: _save(p, LEVELS16[IDX]), _gray3(LEVELS8[IDX])),
+    "png16-rgb": ("a.png", lambda p: _png16(p, LEVELS16[IDX_RGB]), LEVELS8[IDX_RGB]),
+    "png16-rgba": ("a.png", lambda p: _png16(p, _with_alpha(LEVELS16[IDX_RGB])), LEVELS8[IDX_RGB]),
+    "bmp-rgb": ("a.bmp", lambda p: _save(p, RGB8), RGB8),
+    "bmp-gray": ("a.bmp", lambda p: _save(p, GRAY8), _gray3(GRAY8)),
+    "tif8-rgb": ("a.tif", lambda p: _tif(p, RGB8, photometric="rgb"), RGB8),
+    "tif8-gray": ("a.tiff", lambda p: _tif(p, GRAY8, photometric="minisblack"), _gray3(GRAY8)),
+    "tif8-rgba": ("a.tif", lambda p: _tif(p, _with_alpha(RGB8), photometric="rgb", extrasamples=["unassalpha"]), RGB8),
+    "tif8-planar": ("a.TIF", lambda p: _tif(p, np.moveaxis(RGB8, -1, 0), photometric="rgb", planarconfig="separate"),
+                    RGB8),
+    "tif8-miniswhite": ("a.tif", lambda p: _tif(p, GRAY8, photometric="miniswhite"), _gray3(255 - GRAY8)),
+    "tif8-palette": ("a.tif", _tif_palette, PAL_COLOURS[PAL_IDX]),
+    "tif16-gray": ("a.tif", lambda p: _tif(p, LEVELS16[IDX], photometric="minisblack"), _gray3(LEVELS8[IDX])),
+    "tif16-rgb": ("a.tif", lambda p: _tif(p, LEVELS16[IDX_RGB], photometric="rgb"), LEVELS8[IDX_RGB]),
+    "tif16-lzw": ("a.tif", lambda p: _tif(p, LEVELS16[IDX], compression="lzw"), _gray3(LEVELS8[IDX])),
+    "tif16-imagej": ("a.tif", lambda p: _tif(p, LEVELS16[IDX][None], imagej=True), _gray3(LEVELS8[IDX])),
+    "tif16-pillow": ("a.tif", lambda p: _save(p, LEVELS16[IDX]), _gray3(LEVELS8[IDX])),
+    "tif32-float": ("a.tif", lambda p: _tif(p, LEVELS16[IDX].astype(np.float32) / 1000), _gray3(LEVELS8[IDX])),
+}
+
+
+def _folder_with_image(root: Path, name: str, write: Callable[[Path], object], mask: np.ndarray | None = None) -> Path:
+    """``root/train`` with one image written by ``write`` and a 0/1 PNG mask of its size."""
+    (root / "train" / "images").mkdir(parents=True)
+    (root / "train" / "masks").mkdir(parents=True)
+    write(root / "train" / "images" / name)
+    _save(root / "train" / "masks" / f"{Path(name).stem}.png", np.zeros((2, 3), np.uint8) if mask is None else mask)
+    return root
+
+
+@pytest.mark.parametrize("case", IMAGE_CASES)
+def test_folder_reads_every_image_format(tmp_path: Path, case: str) -> None:
+    name, write, expected = IMAGE_CASES[case]
+    ds = D.load_folder(_folder_with_image(tmp_path, name, write), "train", size=(2, 3))
+    assert ds.images.shape == (1, 2, 3, 3) and ds.images.dtype == np.uint8 and ds.names == ["a"]
+    np.testing.assert_array_equal(ds.images[0], expected)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_folder_reads_jpeg(tmp_path: Path, mode: str) -> None:
+    colour = np.array([200, 50, 100], np.uint8) if mode == "RGB" else np.array([77], np.uint8)
+    block = np.broadcast_to(colour, (16, 16, colour.size)).squeeze()
+    root = _folder_with_image(tmp_path, "a.jpg", lambda p: Image.fromarray(block).save(p, quality=95),
+                              np.zeros((16, 16), np.uint8))
+    image = D.load_folder(root, "train", size=(16, 16)).images[0].astype(int)  # [16, 16, 3]
+    assert np.abs(image - np.resize(colour, 3)).max() <= 2  # JPEG is lossy, a flat block nearly exact
+
+
+def test_constant_16bit_image_becomes_black(tmp_path: Path) -> None:
+    root = _folder_with_image(tmp_path, "a.tif", lambda p: _tif(p, np.full((2, 3), 40000, np.uint16)))
+    assert D.load_folder(root, "train", size=(2, 3)).images.max() == 0
+
+
+def _touching_256_512(dtype: type = np.uint16) -> np.ndarray:
+    """Two touching instances with ids that wrap to 0 modulo 256: 256 (left) and 512 (right)."""
+    inst = np.zeros((10, 14), dtype)
+    inst[2:8, 2:7] = 256
+    inst[2:8, 7:12] = 512
+    return inst
+
+
+MASK_CASES = {  # name: (file name, writer)
+    "tif16": ("a.tif", lambda p, m: _tif(p, m.astype(np.uint16))),
+    "tif16-zlib": ("a.tiff", lambda p, m: _tif(p, m.astype(np.uint16), compression="zlib")),
+    "png16": ("a.png", lambda p, m: _save(p, m.astype(np.uint16))),
+    "tif32": ("a.tif", lambda p, m: _tif(p, m.astype(np.uint32))),
+    "tif32-float": ("a.tif", lambda p, m: _tif(p, m.astype(np.float32))),
+}
+
+
+@pytest.mark.parametrize("case", MASK_CASES)
+def test_folder_keeps_instance_ids_above_255(tmp_path: Path, case: str) -> None:
+    name, write = MASK_CASES[case]
+    inst = _touching_256_512()
+    (tmp_path / "train" / "images").mkdir(parents=True)
+    (tmp_path / "train" / "masks").mkdir(parents=True)
+    _save(tmp_path / "train" / "images" / "a.png", _image(10, 14, 0))
+    write(tmp_path / "train" / "masks" / name, inst)
+    ds = D.load_folder(tmp_path, "train", size=(10, 14), contour_radius=0)
+    np.testing.assert_array_equal(ds.instances[0], inst.astype(np.int32))  # two instances, not wrapped to 0
+    np.testing.assert_array_equal(ds.masks[0], (inst > 0).astype(np.uint8))
+    assert ds.contours[0, 5, 6] and ds.contours[0, 5, 7]  # the shared border is contour
+    np.testing.assert_array_equal(ds.contours[0], D.contour_target(inst.astype(np.int32), 0))
+
+
+def test_folder_binary_tiff_and_palette_masks(tmp_path: Path) -> None:
+    (tmp_path / "train" / "images").mkdir(parents=True)
+    (tmp_path / "train" / "masks").mkdir(parents=True)
+    for stem in ("a", "b", "c"):
+        _save(tmp_path / "train" / "images" / f"{stem}.png", _image(9, 16, 0))
+    _tif(tmp_path / "train" / "masks" / "a.tif", _two_blobs(9, 16))  # 0/255: connected components
+    _tif(tmp_path / "train" / "masks" / "b.tif", _two_blobs(9, 16, 1).astype(np.uint16))  # 0/1 16-bit
+    _palette_image(_two_blobs(9, 16, 3)).save(tmp_path / "train" / "masks" / "c.png")  # palette indices 0 / 3
+    ds = D.load_folder(tmp_path, "train", size=(9, 16))
+    expected = np.zeros((9, 16), np.int32)
+    expected[2:6, 2:6] = 1  # the left blob
+    expected[2:6, 10:14] = 2  # the right blob
+    for k in range(3):
+        np.testing.assert_array_equal(ds.instances[k], expected)
+
+
+def test_grey_rgb_tiff_mask_is_read_as_labels(tmp_path: Path) -> None:
+    path = tmp_path / "m.tif"
+    _tif(path, _gray3(_touching_256_512()), photometric="rgb")
+    np.testing.assert_array_equal(D.read_labels(path), _touching_256_512().astype(np.int64))
+
+
+def test_load_dataset_folder_reads_mixed_formats(tmp_path: Path) -> None:
+    root = tmp_path / "mine"
+    for split in ("train", "test"):
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "masks").mkdir(parents=True)
+    _tif(root / "train" / "images" / "x1.tif", LEVELS16[IDX_RGB], photometric="rgb")
+    _tif(root / "train" / "masks" / "x1.tif", np.array([[0, 256, 512], [0, 0, 512]], np.uint16))
+    _save(root / "train" / "images" / "x2.png", GRAY8)
+    _save(root / "train" / "masks" / "x2.png", np.array([[0, 1, 1], [0, 0, 0]], np.uint8))
+    Image.fromarray(RGB8).save(root / "test" / "images" / "y.jpg", quality=95)
+    _tif(root / "test" / "masks" / "y.TIFF", np.ones((2, 3), np.uint8))
+    cfg = _cfg(root, "folder", synthetic=False, image_size=[2, 3], resize="resize")
+    train, test = D.load_dataset(cfg, "train"), D.load_dataset(cfg, "test")
+    assert train.names == ["x1", "x2"] and test.names == ["y"]
+    np.testing.assert_array_equal(train.images[0], LEVELS8[IDX_RGB])
+    np.testing.assert_array_equal(train.images[1], _gray3(GRAY8))
+    assert train.instances[0].tolist() == [[0, 256, 512], [0, 0, 512]]
+    assert train.instances[1].tolist() == [[0, 1, 1], [0, 0, 0]] and test.masks.all()
+
+
+# ----------------------------------------------------------------------------- bad files: one line naming the file
+
+
+def _stack(p: Path) -> None:
+    _tif(p, np.zeros((4, 2, 3), np.uint8), photometric="minisblack")  # 4 pages of one size: a 3-D stack
+
+
+def _two_images(p: Path) -> None:
+    with tifffile.TiffWriter(p) as tif:
+        tif.write(np.zeros((2, 3), np.uint8))
+        tif.write(np.zeros((5, 5), np.uint8))
+
+
+BAD_IMAGES = {  # name: (file name, writer, what the message must say)
+    "stack": ("a.tif", _stack, r"a\.tif: TIFF is a stack of shape \(4, 2, 3\).*single grayscale plane"),
+    "channels": ("a.tif", lambda p: _tif(p, np.zeros((3, 2, 3), np.uint16), imagej=True, metadata={"axes": "CYX"}),
+                 r"a\.tif: TIFF is a stack.*axes CYX"),
+    "two-images": ("a.tif", _two_images, r"a\.tif: TIFF holds 2 images.*single-page"),
+    "garbage-tif": ("a.tif", lambda p: p.write_bytes(b"II*\x00 this is no tiff"), r"a\.tif: .*replace the file"),
+    "empty-tif": ("a.tif", lambda p: p.write_bytes(b"II*\x00\x08\x00\x00\x00"), r"a\.tif: .*replace the file"),
+    "bad-png16": ("a.png", lambda p: p.write_bytes(imagecodecs.png_encode(LEVELS16[IDX])[:40] + b"x" * 30),
+                  r"a\.png: cannot read this image.*replace the file"),
+    "nan": ("a.tif", lambda p: _tif(p, np.array([[0, np.nan, 1], [0, 0, 0]], np.float32)), r"a\.tif: .*NaN"),
+    "5-channels": ("a.tif", lambda p: _tif(p, np.zeros((2, 3, 5), np.uint8), photometric="minisblack",
+                                           planarconfig="contig"), r"a\.tif: .*(stack|shape)"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_IMAGES)
+def test_bad_image_files_give_one_line(tmp_path: Path, case: str) -> None:
+    name, write, message = BAD_IMAGES[case]
+    root = _folder_with_image(tmp_path, name, write)
+    with pytest.raises(DataError, match=message) as err:
+        D.load_folder(root, "train", size=(2, 3))
+    assert "\n" not in str(err.value)
+
+
+def _bad_mask_folder(root: Path, write_mask: Callable[[Path], object]) -> Path:
+    (root / "train" / "images").mkdir(parents=True)
+    (root / "train" / "masks").mkdir(parents=True)
+    _save(root / "train" / "images" / "a.png", _image(2, 3, 0))
+    write_mask(root / "train" / "masks")
+    return root
+
+
+BAD_MASKS = {  # name: (writer into the masks folder, what the message must say)
+    "fractional": (lambda m: _tif(m / "a.tif", np.array([[0, 0.5, 1], [0, 0, 0]], np.float32)),
+                   r"a\.tif: mask holds non-integer values \(e\.g\. 0\.5\)"),
+    "nan": (lambda m: _tif(m / "a.tif", np.array([[0, np.nan, 1], [0, 0, 0]], np.float32)), r"a\.tif: .*non-integer"),
+    "stack": (lambda m: _stack(m / "a.tif"), r"a\.tif: TIFF is a stack"),
+    "colour": (lambda m: _tif(m / "a.tif", RGB8, photometric="rgb"), r"a\.tif: mask has colours"),
+    "size": (lambda m: _tif(m / "a.tif", np.zeros((3, 3), np.uint16)), r"a\.tif: mask is 3x3 but image a\.png is 2x3"),
+    "two-masks": (lambda m: (_save(m / "a.png", np.zeros((2, 3), np.uint8)), _tif(m / "a.tif", np.zeros((2, 3)))),
+                  r"masks: two masks are named 'a' \(a\.png, a\.tif\); keep one mask per name"),
+    "jpeg": (lambda m: Image.fromarray(np.zeros((2, 3), np.uint8)).save(m / "a.jpg"),
+             r"a\.png: mask not found \(a\.jpg is there, but masks must be lossless PNG or TIFF\).*a\.png \(or \.tif"),
+    "int64-ids": (lambda m: _tif(m / "a.tif", np.array([[0, 2**31, 1], [0, 0, 0]], np.uint32)),
+                  r"a\.tif: instance id 2147483648 does not fit.*relabel_sequential"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_MASKS)
+def test_bad_mask_files_give_one_line(tmp_path: Path, case: str) -> None:
+    write, message = BAD_MASKS[case]
+    with pytest.raises(DataError, match=message) as err:
+        D.load_folder(_bad_mask_folder(tmp_path, write), "train", size=(2, 3))
+    assert "\n" not in str(err.value)
+
+
+def test_two_images_with_one_stem_and_hidden_files(tmp_path: Path) -> None:
+    root = _write_folder(tmp_path, "train", {"a": (_two_blobs(9, 16), ".png")})
+    (root / "train" / "images" / "._a.png").write_bytes(b"macOS resource fork, not an image")  # skipped
+    (root / "train" / "masks" / ".a.tif").write_bytes(b"hidden")  # skipped, no duplicate
+    assert D.load_folder(root, "train", size=(9, 16)).names == ["a"]
+    _save(root / "train" / "images" / "a.tif", _image(9, 16, 1))
+    with pytest.raises(DataError, match=r"images: two images are named 'a' \(a\.png, a\.tif\)"):
+        D.load_folder(root, "train", size=(9, 16))
+
+
+def test_missing_masks_folder_says_where(tmp_path: Path) -> None:
+    root = _write_folder(tmp_path, "test", {"a": (_two_blobs(9, 16), ".png")})
+    (root / "test" / "masks" / "a.png").unlink()
+    (root / "test" / "masks").rmdir()
+    with pytest.raises(DataError, match=r"test[/\\]masks: folder not found.*\.tif"):
+        D.load_folder(root, "test", size=(9, 16), require_masks=False)
 
 
 # ----------------------------------------------------------------------------- contour target
