@@ -46,8 +46,10 @@ JOB_PARAMETERS = ("params_file", "strategy", "acquisition", "seed", "out_dir",
                   "full_data_reference", "steps", "progress")  # what every job notebook must declare
 REPORT_PARAMETERS = ("results_dir", "figures_dir")  # what every report notebook must declare
 MAX_ERROR_CHARS = 300  # one-line errors are cut to this length
-# kernels log only errors: ipykernel's start-up warning (local TCP) would otherwise break the progress bar
-KERNEL_LOG_LEVEL = "--IPKernelApp.log_level=ERROR"
+# kernels log only critical errors: ipykernel's start-up warning (local TCP) and the 'KeyboardInterrupt caught
+# in kernel' line of every shutdown (jupyter_client interrupts a kernel before stopping it) would otherwise
+# break the progress bar; a failing cell is reported by papermill, not by the kernel's log
+KERNEL_LOG_LEVEL = "--IPKernelApp.log_level=CRITICAL"
 
 
 @dataclass(frozen=True)
@@ -403,6 +405,45 @@ def run_sweep(params_file: str | Path, sweep_dir: str | Path | None = None,
     ordered = [outcomes[j.name] for j in jobs]
     print(format_summary(ordered, sweep_dir))
     return ordered
+
+
+def reproduction_summary(sweep_dir: str | Path, figures_dir: str | Path, seconds: float) -> str:
+    """What ``alseg reproduce`` prints last: the time it took, where its outputs are, the headline.
+
+    The headline is the paper's: the % of labelled pixels square regions (and superpixels) need to
+    reach ``eval.relative_target`` x the full-training-data score, and full images need, per
+    acquisition function (:func:`alseg_utils.efficiency.label_efficiency`), on the first metric of
+    ``eval.targets`` (F1 for GlaS, Jaccard for ISIC in the shipped params files).
+
+    Args:
+        sweep_dir: the finished sweep folder (its ``sweep.json`` names the params file).
+        figures_dir: where the report wrote figures and Table 1.
+        seconds: wall time of the whole reproduction.
+
+    Returns:
+        A few lines of text.
+    """
+    from alseg_utils.efficiency import label_efficiency
+    from alseg_utils.results import load_records
+
+    sweep_dir, figures_dir = Path(sweep_dir), Path(figures_dir)
+    cfg = load_config(json.loads((sweep_dir / "sweep.json").read_text())["params_file"])
+    n_jobs = len(list(sweep_dir.glob("*.done")))
+    lines = [f"alseg reproduce {cfg.name}: {n_jobs} jobs and the report in {seconds / 60:.1f} min",
+             f"  figures and Table 1 (table1_{cfg.name}.md / .csv): {figures_dir}"]
+    metric = next(iter(cfg.eval.targets), "f1")
+    try:
+        table = label_efficiency(load_records(sweep_dir / "results"), metric, cfg.eval.relative_target)
+    except (ValueError, KeyError) as err:
+        return "\n".join(lines + [f"  no headline: {err}"])
+    lines.append(f"  % labelled pixels to reach {cfg.eval.relative_target:.0%} of the full-data {metric} "
+                 "(mean over seeds [seeds that reached it]; region/full < 1: regions need fewer pixels):")
+    for _, row in table.iterrows():
+        cells = [f"{s} {row[f'{s}_pct']:.1f} [{row[f'{s}_reached']}]" for s in ("full", "region", "superpixel")
+                 if f"{s}_pct" in row]
+        ratios = [f"{r} {row[r]:.2f}" for r in ("region/full", "superpixel/region") if r in row and row[r] == row[r]]
+        lines.append(f"    {row['acquisition']:<9} " + ", ".join(cells) + ("; " + ", ".join(ratios) if ratios else ""))
+    return "\n".join(lines)
 
 
 def _check_executor(workers: int, executor: str, address: str | None) -> None:

@@ -18,7 +18,7 @@ from alseg_utils.labels import LabelStore
 from alseg_utils.results import table1, table1_markdown
 from alseg_utils.superpixels import load_superpixels
 from alseg_utils.sweep import FULL_NOTEBOOK, REGION_NOTEBOOK, expand_jobs
-from benchmarks.label_efficiency import headlines, label_efficiency
+from alseg_utils.efficiency import headlines, label_efficiency
 from tests.test_active import TINY
 
 
