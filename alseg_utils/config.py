@@ -414,15 +414,18 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
         The validated configuration.
 
     Raises:
-        ConfigError: the file is missing, is not YAML, or holds an invalid value.
+        ConfigError: the file is missing, empty (or only comments), not YAML, or holds an invalid value.
     """
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: params file not found (see params/quick.yaml for an example)")
     try:
-        raw = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as err:
+        raw = yaml.safe_load(p.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(f"{p}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if raw is None:  # an empty file, or only comments: almost surely a mistake, not "all defaults"
+        raise ConfigError(f"{p}: params file is empty; copy params/quick.yaml as a start "
+                          "(or write {} to run with every default)")
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: expected a mapping of sections at the top level")
     for dotted, value in (overrides or {}).items():

@@ -1,19 +1,36 @@
 """ResNet encoder with MC dropout and a DCAN-style two-head decoder (paper, Appendix D).
 
-The encoder is a torchvision ResNet (18/34/50/101/152, random initialisation unless
-``ModelConfig.pretrained``). A dropout layer sits before *every* residual block of the configured
-stages (``ModelConfig.dropout_stages``; 1..4 are torchvision's ``layer1..layer4``), so each MC
-forward pass draws a new mask in front of each block (Gal & Ghahramani 2016).
+Encoders (``ModelConfig.encoder``):
+
+- ``resnet18/34/50/101/152``: torchvision's ResNet (v1.5: post-activation, stride on the 3x3 conv).
+- ``resnetv2_18/34/50/101``: timm's pre-activation ResNet (He et al. 2016b, "v2"), the family of
+  the authors' TF-slim ``resnet_v2_50``. Its stages output the un-normalised residual stream, so
+  the final batch-norm + ReLU of the network (``final_norm``) is applied to the last stage before
+  its side output, as TF-slim's ``postnorm``. Images are normalised with timm's statistics for
+  these weights (mean = std = 0.5, i.e. scaled to [-1, 1], as TF-slim's Inception preprocessing).
+
+Weights (``ModelConfig.pretrained``): ``False`` = random initialisation; ``True`` = ImageNet
+weights (torchvision's ``DEFAULT`` weights, or timm's default tag from the Hugging Face hub;
+downloaded once into the torch-hub / Hugging Face cache); a path = a local weights file (offline
+machines): a ``torch.save`` file or ``.safetensors`` holding the state dict of the torchvision /
+timm model of that encoder (with or without its classifier ``fc.*`` / ``head.*``, possibly under a
+``state_dict`` / ``model`` key, possibly with a DataParallel ``module.`` prefix). A file that does
+not fit the encoder (missing or unexpected keys, other shapes) is one :class:`ConfigError`.
+
+A dropout layer sits before *every* residual unit of the configured stages
+(``ModelConfig.dropout_stages``; 1..4 are torchvision's ``layer1..layer4`` = timm's
+``stages[0..3]``), so each MC forward pass draws a new mask in front of each unit (Gal &
+Ghahramani 2016).
 
 Dropout choice: element-wise ``nn.Dropout`` (each activation dropped independently), as in the
 authors' TensorFlow code. Channel dropout (``nn.Dropout2d``) with p = 0.5 would remove half of the
 feature maps of a block at once, a much stronger and coarser perturbation than the paper used.
 
-Output stride: strides beyond ``ModelConfig.output_stride`` are replaced by dilation. Bottleneck
-ResNets (50/101/152) use torchvision's ``replace_stride_with_dilation``; torchvision's BasicBlock
-(ResNet-18/34) refuses dilation, so :func:`_dilate_basic_layer` sets the same strides, dilations
-and paddings on the built convolutions (first block keeps the previous dilation, as torchvision
-does for Bottleneck).
+Output stride: strides beyond ``ModelConfig.output_stride`` are replaced by dilation (the first
+unit of a dilated stage keeps the previous dilation). Bottleneck ResNets (50/101/152) use
+torchvision's ``replace_stride_with_dilation``; torchvision's BasicBlock (ResNet-18/34) refuses
+dilation, so :func:`_dilate_basic_layer` sets the same strides, dilations and paddings on the built
+convolutions; timm's ResNetV2 takes ``output_stride`` itself, with the same scheme.
 
 Decoder (DCAN, Chen et al. 2016): each head (object = gland/lesion, contour) has one side branch
 per encoder level ``layer2, layer3, layer4``: a 3x3 conv + batch-norm + ReLU with
@@ -25,14 +42,15 @@ auxiliary logits for the loss of Eq. 9.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
 
-from alseg_utils.config import ENCODERS, ModelConfig
+from alseg_utils.config import ENCODERS, TIMM_ENCODERS, ModelConfig
 from alseg_utils.errors import ConfigError
 from alseg_utils.uncertainty import enable_mc_dropout
 
@@ -40,6 +58,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SIDE_LEVELS = (2, 3, 4)  # encoder stages (layerK) that feed the side outputs
 N_CLASSES = 2
+HEAD_PREFIXES = ("fc.", "head.")  # classifier of torchvision / timm models: never used, never loaded
+WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")  # checkpoints that nest the state dict
 
 
 class DCANOutput(NamedTuple):
@@ -49,6 +69,16 @@ class DCANOutput(NamedTuple):
     contour: Tensor  # fused contour logits
     aux_object: list[Tensor]  # side outputs of the object head (summed into ``object``)
     aux_contour: list[Tensor]  # side outputs of the contour head
+
+
+class Encoder(NamedTuple):
+    """The parts of a backbone that :class:`DCAN` uses, and the input statistics of its weights."""
+
+    stem: nn.Module  # [B, 3, H, W] -> [B, 64, H/4, W/4]
+    layers: list[nn.Sequential]  # layer1..layer4, each a sequence of residual units
+    final_norm: nn.Module  # applied to layer4's output (pre-activation nets), else identity
+    mean: tuple[float, ...]  # per-channel input mean the weights expect, images in [0, 1]
+    std: tuple[float, ...]
 
 
 def _stage_strides(output_stride: int) -> list[int]:
@@ -85,24 +115,169 @@ def _dilate_basic_layer(layer: nn.Sequential, dilation: int, previous_dilation: 
             block.downsample[0].stride = (1, 1)
 
 
-def _build_resnet(cfg: ModelConfig) -> torchvision.models.ResNet:
-    """The torchvision ResNet of ``cfg.encoder`` with strides beyond ``output_stride`` dilated."""
-    if cfg.encoder not in ENCODERS:
-        raise ConfigError(f"model.encoder: {cfg.encoder!r} is not one of {', '.join(ENCODERS)}")
-    if cfg.output_stride not in (8, 16, 32):
-        raise ConfigError(f"model.output_stride: must be 8, 16 or 32, got {cfg.output_stride}")
+def _torchvision_resnet(cfg: ModelConfig) -> torchvision.models.ResNet:
+    """The randomly initialised torchvision ResNet of ``cfg.encoder``, strides beyond ``output_stride`` dilated."""
     dilate = [stride > cfg.output_stride for stride in (8, 16, 32)]  # layer2..4: dilate instead?
-    weights = torchvision.models.get_model_weights(cfg.encoder).DEFAULT if cfg.pretrained else None
     builder = getattr(torchvision.models, cfg.encoder)
     if cfg.encoder in ("resnet18", "resnet34"):  # BasicBlock: dilate by hand
-        net = builder(weights=weights)
+        net = builder(weights=None)
         dilation = 1
         for stage, flag in zip((2, 3, 4), dilate):
             if flag:
                 _dilate_basic_layer(getattr(net, f"layer{stage}"), dilation * 2, dilation)
                 dilation *= 2
         return net
-    return builder(weights=weights, replace_stride_with_dilation=dilate)
+    return builder(weights=None, replace_stride_with_dilation=dilate)
+
+
+def _timm_resnetv2(cfg: ModelConfig) -> nn.Module:
+    """The randomly initialised timm pre-activation ResNet of ``cfg.encoder`` at ``output_stride``."""
+    import timm  # imported here: a few seconds, only paid by the resnetv2 encoders
+
+    return timm.create_model(cfg.encoder, pretrained=False, num_classes=0, output_stride=cfg.output_stride)
+
+
+def _first_line(err: BaseException, limit: int = 160) -> str:
+    """``Type: first line of the message``, cut to ``limit`` characters (for one-line errors)."""
+    lines = str(err).strip().splitlines()
+    text = f"{type(err).__name__}: {lines[0] if lines else ''}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _download_imagenet_state(encoder: str) -> dict[str, Tensor]:
+    """The ImageNet state dict of ``encoder`` from torchvision's or timm's (Hugging Face) store.
+
+    Raises:
+        ConfigError: the weights cannot be fetched (offline, hub down, corrupt cache); the one-line
+            message names the offline options.
+    """
+    if encoder in TIMM_ENCODERS:
+        import timm
+
+        hub_id = timm.models.get_pretrained_cfg(encoder).hf_hub_id
+        try:
+            return timm.create_model(encoder, pretrained=True).state_dict()
+        except Exception as err:  # noqa: BLE001 - whatever the hub raises (network, cache, auth) means "not fetched"
+            raise ConfigError(
+                f"model.pretrained: could not fetch the ImageNet weights of {encoder} from the Hugging Face hub "
+                f"({_first_line(err)}); offline, download model.safetensors of https://huggingface.co/{hub_id} "
+                "elsewhere and set model.pretrained to its path, or set model.pretrained: false") from None
+    weights = torchvision.models.get_model_weights(encoder).DEFAULT
+    try:
+        return weights.get_state_dict(progress=False, check_hash=True, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - URLError, timeout, SSL, hash mismatch: all mean "not fetched"
+        cache = Path(torch.hub.get_dir()) / "checkpoints"
+        raise ConfigError(
+            f"model.pretrained: could not fetch the ImageNet weights of {encoder} ({_first_line(err)}); "
+            f"offline, copy {weights.url} into {cache}/, or set model.pretrained to the path of a weights "
+            "file, or to false") from None
+
+
+def read_weights_file(path: str | Path) -> dict[str, Tensor]:
+    """The state dict in a weights file (``torch.save`` output or ``.safetensors``).
+
+    Args:
+        path: the file; it may hold the state dict itself or nest it under ``state_dict``, ``model``
+            or ``model_state_dict``; a ``module.`` prefix on every key (DataParallel) is removed.
+
+    Returns:
+        Parameter / buffer name -> tensor, on the CPU.
+
+    Raises:
+        ConfigError: the file is missing, unreadable, or holds no state dict of tensors.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"model.pretrained: weights file {path} not found; give an existing file "
+                          "(relative paths are relative to the params file), true (ImageNet weights) or false")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file  # installed with timm
+
+            obj: Any = load_file(str(path), device="cpu")
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - not a torch / safetensors file, or objects weights_only refuses
+        raise ConfigError(f"model.pretrained: cannot read {path} as weights ({_first_line(err)}); write one with "
+                          "torch.save(model.state_dict(), path)") from None
+    return _state_dict_in(obj, path)
+
+
+def _state_dict_in(obj: Any, path: Path) -> dict[str, Tensor]:
+    """Unwrap a checkpoint into a flat ``name -> tensor`` mapping (see :func:`read_weights_file`)."""
+    if isinstance(obj, dict):
+        nested = [obj[k] for k in WRAPPER_KEYS if isinstance(obj.get(k), dict)]
+        obj = nested[0] if nested else obj
+    if not (isinstance(obj, dict) and obj and all(isinstance(k, str) and isinstance(v, Tensor)
+                                                  for k, v in obj.items())):
+        what = f"keys {sorted(map(str, obj))[:4]}" if isinstance(obj, dict) else type(obj).__name__
+        raise ConfigError(f"model.pretrained: {path} holds no state dict of tensors ({what}); write one with "
+                          "torch.save(model.state_dict(), path)")
+    if all(k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    return dict(obj)
+
+
+def load_encoder_state(net: nn.Module, state: dict[str, Tensor], source: str, encoder: str) -> None:
+    """Load ``state`` into a torchvision / timm backbone, every encoder tensor exactly once.
+
+    The classifier (``fc.*``, ``head.*``) is ignored on both sides; anything else that is missing,
+    unexpected or of another shape is an error.
+
+    Args:
+        net: the backbone, as built by torchvision / timm (before dropout is inserted).
+        state: parameter / buffer name -> tensor.
+        source: where ``state`` came from (a path or "ImageNet weights"), for the message.
+        encoder: the encoder name, for the message.
+
+    Raises:
+        ConfigError: the state dict does not fit the encoder (one line: counts and first examples).
+    """
+    own = net.state_dict()
+    state = {k: v for k, v in state.items() if not k.startswith(HEAD_PREFIXES)}
+    shapes = [f"{k} {list(v.shape)} vs {list(own[k].shape)}"
+              for k, v in state.items() if k in own and v.shape != own[k].shape]
+    problems = [f"{len(shapes)} tensors of another shape (e.g. {shapes[0]})"] if shapes else []
+    if not shapes:
+        result = net.load_state_dict(state, strict=False)
+        missing = [k for k in result.missing_keys if not k.startswith(HEAD_PREFIXES)]
+        problems += [f"{len(missing)} missing keys (e.g. {missing[0]})"] if missing else []
+        unexpected = result.unexpected_keys
+        problems += [f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})"] if unexpected else []
+    if problems:
+        library = "timm" if encoder in TIMM_ENCODERS else "torchvision"
+        raise ConfigError(f"model.pretrained: {source} does not fit encoder {encoder}: {', '.join(problems)}; "
+                          f"give the state_dict of {library}'s {encoder}")
+
+
+def build_encoder(cfg: ModelConfig) -> Encoder:
+    """The backbone of ``cfg``: architecture, output stride and (pretrained) weights, no dropout yet.
+
+    Args:
+        cfg: ``encoder``, ``output_stride`` and ``pretrained`` are read.
+
+    Returns:
+        The :class:`Encoder` parts.
+
+    Raises:
+        ConfigError: unknown encoder, output stride not in {8, 16, 32}, weights that cannot be
+            fetched or read, or that do not fit the encoder.
+    """
+    if cfg.encoder not in ENCODERS:
+        raise ConfigError(f"model.encoder: {cfg.encoder!r} is not one of {', '.join(ENCODERS)}")
+    if cfg.output_stride not in (8, 16, 32):
+        raise ConfigError(f"model.output_stride: must be 8, 16 or 32, got {cfg.output_stride}")
+    timm_net = cfg.encoder in TIMM_ENCODERS
+    net = _timm_resnetv2(cfg) if timm_net else _torchvision_resnet(cfg)
+    if cfg.pretrained is True:
+        load_encoder_state(net, _download_imagenet_state(cfg.encoder), "ImageNet weights", cfg.encoder)
+    elif isinstance(cfg.pretrained, str):
+        load_encoder_state(net, read_weights_file(Path(cfg.pretrained).expanduser()), cfg.pretrained, cfg.encoder)
+    if timm_net:
+        return Encoder(net.stem, [stage.blocks for stage in net.stages], net.norm,
+                       tuple(net.pretrained_cfg["mean"]), tuple(net.pretrained_cfg["std"]))
+    stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+    return Encoder(stem, [getattr(net, f"layer{k}") for k in range(1, 5)], nn.Identity(), IMAGENET_MEAN, IMAGENET_STD)
 
 
 def _with_dropout(layer: nn.Sequential, rate: float) -> nn.Sequential:
@@ -146,22 +321,23 @@ class SideOutput(nn.Module):
 
 
 class DCAN(nn.Module):
-    """ResNet encoder with dropout before residual blocks + DCAN object and contour heads.
+    """ResNet encoder with dropout before residual units + DCAN object and contour heads.
 
-    ``forward`` takes images in [0, 1] and normalises them with the ImageNet mean and std
-    internally (the same statistics whether or not ImageNet weights are used).
+    ``forward`` takes images in [0, 1] and normalises them with the statistics of the encoder's
+    weights internally (torchvision: ImageNet mean and std; timm's resnetv2: 0.5 and 0.5), the
+    same whether or not pretrained weights are loaded.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        net = _build_resnet(cfg)
-        self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
-        for stage in range(1, 5):
-            layer = getattr(net, f"layer{stage}")
+        enc = build_encoder(cfg)
+        self.stem = enc.stem
+        for stage, layer in enumerate(enc.layers, start=1):
             if stage in cfg.dropout_stages and cfg.dropout > 0:
                 layer = _with_dropout(layer, cfg.dropout)
             self.add_module(f"layer{stage}", layer)
-        widths = [getattr(net, f"layer{k}")[-1].conv1.in_channels for k in SIDE_LEVELS]
+        self.final_norm = enc.final_norm
+        widths = [enc.layers[k - 1][-1].conv1.in_channels for k in SIDE_LEVELS]
         strides = [_stage_strides(cfg.output_stride)[k - 1] for k in SIDE_LEVELS]
         self.object_head = nn.ModuleList(
             SideOutput(w, cfg.decoder_channels, s) for w, s in zip(widths, strides)
@@ -169,8 +345,8 @@ class DCAN(nn.Module):
         self.contour_head = nn.ModuleList(
             SideOutput(w, cfg.decoder_channels, s) for w, s in zip(widths, strides)
         )
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(enc.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(enc.std).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: Tensor) -> DCANOutput:
         """Object and contour logits (fused and per side output).
@@ -187,7 +363,7 @@ class DCAN(nn.Module):
         for stage in range(1, 5):
             h = getattr(self, f"layer{stage}")(h)  # [B, C_k, H/s_k, W/s_k]
             if stage in SIDE_LEVELS:
-                feats.append(h)
+                feats.append(self.final_norm(h) if stage == 4 else h)
         aux_object = [side(f, size) for side, f in zip(self.object_head, feats)]
         aux_contour = [side(f, size) for side, f in zip(self.contour_head, feats)]
         fused_object = torch.stack(aux_object).sum(0)  # [B, 2, H, W]
@@ -199,14 +375,17 @@ def build_model(cfg: ModelConfig) -> DCAN:
     """Build a :class:`DCAN` from its configuration (seed torch first for reproducible weights).
 
     Args:
-        cfg: encoder depth, dropout rate and stages, output stride, decoder width, and whether to
-            start from ImageNet weights (downloaded by torchvision; needs internet once).
+        cfg: encoder, dropout rate and stages, output stride, decoder width, and the encoder's
+            starting weights (``pretrained``: false, true = ImageNet, downloaded once and cached,
+            or a weights file; a relative path here is relative to the working directory, while
+            :func:`~alseg_utils.config.load_config` resolves it against the params file).
 
     Returns:
         The model, in training mode, on the CPU.
 
     Raises:
-        ConfigError: unknown encoder, output stride not in {8, 16, 32}, or bad dropout settings.
+        ConfigError: unknown encoder, output stride not in {8, 16, 32}, bad dropout settings, or
+            weights that cannot be fetched, cannot be read or do not fit the encoder.
     """
     if not 0.0 <= cfg.dropout < 1.0:
         raise ConfigError(f"model.dropout: must be in [0, 1), got {cfg.dropout}")
@@ -214,6 +393,8 @@ def build_model(cfg: ModelConfig) -> DCAN:
         raise ConfigError(f"model.dropout_stages: stages are ResNet layers 1..4, got {cfg.dropout_stages}")
     if cfg.decoder_channels < 1:
         raise ConfigError(f"model.decoder_channels: must be >= 1, got {cfg.decoder_channels}")
+    if not isinstance(cfg.pretrained, (bool, str)) or cfg.pretrained == "":
+        raise ConfigError(f"model.pretrained: give true, false or the path of a weights file, got {cfg.pretrained!r}")
     return DCAN(cfg)
 
 

@@ -22,7 +22,7 @@ def test_shipped_params_files_load(name: str) -> None:
 
 def test_paper_settings_in_glas_yaml() -> None:
     cfg = load_config(PARAMS / "glas.yaml")
-    assert cfg.model.encoder == "resnet50" and cfg.model.dropout == 0.5
+    assert cfg.model.encoder == "resnetv2_50" and cfg.model.pretrained is True and cfg.model.dropout == 0.5
     assert cfg.model.dropout_stages == [3, 4] and cfg.model.output_stride == 16
     assert cfg.data.image_size == [528, 784] and cfg.data.resize == "pad"
     assert (cfg.active.region_size, cfg.active.region_stride, cfg.active.regions_per_step) == (150, 30, 20)
