@@ -22,7 +22,8 @@ import yaml
 
 from alseg_utils.errors import ConfigError
 
-TORCHVISION_ENCODERS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")  # ResNet v1.5
+TORCHVISION_ENCODERS = ("resnet10", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152")  # ResNet v1.5
+NO_IMAGENET_WEIGHTS = ("resnet10",)  # built from torchvision's ResNet class; no ImageNet weights ship for it
 TIMM_ENCODERS = ("resnetv2_18", "resnetv2_34", "resnetv2_50", "resnetv2_101")  # pre-activation (timm)
 ENCODERS = TORCHVISION_ENCODERS + TIMM_ENCODERS
 ACQUISITIONS = ("random", "varratio", "entropy", "bald")
@@ -323,6 +324,8 @@ def validate_config(cfg: RunConfig) -> None:
            f"stages are ResNet layers 1..4, got {m.dropout_stages}")
     _check(m.output_stride in (8, 16, 32), "model.output_stride", f"must be 8, 16 or 32, got {m.output_stride}")
     _check(m.decoder_channels >= 1, "model.decoder_channels", "must be >= 1")
+    _check(not (m.pretrained is True and m.encoder in NO_IMAGENET_WEIGHTS), "model.pretrained",
+           f"no ImageNet weights ship for {m.encoder}; set false, give a weights file, or choose resnet18")
     _check(not isinstance(m.pretrained, str) or bool(m.pretrained.strip()), "model.pretrained",
            "give true (ImageNet weights), false (random) or the path of a weights file")
     for key in ("iterations", "batch_size", "lr_decay_steps", "aux_decay_every"):

@@ -2,7 +2,9 @@
 
 Encoders (``ModelConfig.encoder``):
 
-- ``resnet18/34/50/101/152``: torchvision's ResNet (v1.5: post-activation, stride on the 3x3 conv).
+- ``resnet18/34/50/101/152``: torchvision's ResNet (v1.5: post-activation, stride on the 3x3 conv);
+  ``resnet10``: the same class with one BasicBlock per stage (the light quick-setting encoder; random
+  initialisation or a weights file only, as torchvision ships no ImageNet weights for it).
 - ``resnetv2_18/34/50/101``: timm's pre-activation ResNet (He et al. 2016b, "v2"), the family of
   the authors' TF-slim ``resnet_v2_50``. Its stages output the un-normalised residual stream, so
   the final batch-norm + ReLU of the network (``final_norm``) is applied to the last stage before
@@ -42,6 +44,7 @@ auxiliary logits for the loss of Eq. 9.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -118,9 +121,12 @@ def _dilate_basic_layer(layer: nn.Sequential, dilation: int, previous_dilation: 
 def _torchvision_resnet(cfg: ModelConfig) -> torchvision.models.ResNet:
     """The randomly initialised torchvision ResNet of ``cfg.encoder``, strides beyond ``output_stride`` dilated."""
     dilate = [stride > cfg.output_stride for stride in (8, 16, 32)]  # layer2..4: dilate instead?
-    builder = getattr(torchvision.models, cfg.encoder)
-    if cfg.encoder in ("resnet18", "resnet34"):  # BasicBlock: dilate by hand
-        net = builder(weights=None)
+    if cfg.encoder == "resnet10":  # torchvision's ResNet class with one BasicBlock per stage (no weights shipped)
+        builder = functools.partial(torchvision.models.ResNet, torchvision.models.resnet.BasicBlock, [1, 1, 1, 1])
+    else:
+        builder = getattr(torchvision.models, cfg.encoder)
+    if cfg.encoder in ("resnet10", "resnet18", "resnet34"):  # BasicBlock: dilate by hand
+        net = builder() if cfg.encoder == "resnet10" else builder(weights=None)
         dilation = 1
         for stage, flag in zip((2, 3, 4), dilate):
             if flag:
@@ -280,6 +286,11 @@ def build_encoder(cfg: ModelConfig) -> Encoder:
     return Encoder(stem, [getattr(net, f"layer{k}") for k in range(1, 5)], nn.Identity(), IMAGENET_MEAN, IMAGENET_STD)
 
 
+def _out_channels(block: nn.Module) -> int:
+    """Channels a residual block outputs (the widest of its convolutions: conv2, conv3 or the shortcut)."""
+    return max(m.out_channels for m in block.modules() if isinstance(m, nn.Conv2d))
+
+
 def _with_dropout(layer: nn.Sequential, rate: float) -> nn.Sequential:
     """Put an element-wise dropout in front of every residual block of a stage."""
     units = []
@@ -337,7 +348,7 @@ class DCAN(nn.Module):
                 layer = _with_dropout(layer, cfg.dropout)
             self.add_module(f"layer{stage}", layer)
         self.final_norm = enc.final_norm
-        widths = [enc.layers[k - 1][-1].conv1.in_channels for k in SIDE_LEVELS]
+        widths = [_out_channels(enc.layers[k - 1][-1]) for k in SIDE_LEVELS]
         strides = [_stage_strides(cfg.output_stride)[k - 1] for k in SIDE_LEVELS]
         self.object_head = nn.ModuleList(
             SideOutput(w, cfg.decoder_channels, s) for w, s in zip(widths, strides)

@@ -21,7 +21,7 @@ from alseg_utils.config import ENCODERS, ModelConfig, RunConfig, config_from_dic
 from alseg_utils.errors import ConfigError
 from alseg_utils.model import DCAN, DCANOutput, build_model, load_encoder_state, read_weights_file, set_mc_mode
 
-BLOCKS = {"resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3], "resnet50": [3, 4, 6, 3],
+BLOCKS = {"resnet10": [1, 1, 1, 1], "resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3], "resnet50": [3, 4, 6, 3],
           "resnet101": [3, 4, 23, 3], "resnet152": [3, 8, 36, 3], "resnetv2_18": [2, 2, 2, 2],
           "resnetv2_34": [3, 4, 6, 3], "resnetv2_50": [3, 4, 6, 3], "resnetv2_101": [3, 4, 23, 3]}
 
@@ -382,3 +382,19 @@ def test_fingerprint_of_bool_pretrained_is_unchanged():
     d["train"].pop("progress")
     expected = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
     assert cfg.fingerprint() == expected
+
+
+def test_resnet10_is_one_basic_block_per_stage_with_dropout_and_dilation() -> None:
+    cfg = ModelConfig(encoder="resnet10", dropout=0.5, dropout_stages=[3, 4], output_stride=16, decoder_channels=4)
+    model = build_model(cfg)
+    assert [len(getattr(model, f"layer{k}")) for k in range(1, 5)] == [1, 1, 1, 1]
+    assert sum(isinstance(m, torch.nn.Dropout) for m in model.modules()) == 2  # one unit in each of stages 3, 4
+    assert [side.conv[0].in_channels for side in model.object_head] == [128, 256, 512]
+    assert model.layer4[0][1].conv1.stride == (1, 1)  # stride 32 -> 16: layer4 no longer downsamples
+    out = model(torch.rand(1, 3, 32, 48))
+    assert out.object.shape == (1, 2, 32, 48) and len(out.aux_contour) == 3
+
+
+def test_resnet10_has_no_imagenet_weights_to_ask_for() -> None:
+    with pytest.raises(ConfigError, match="no ImageNet weights ship for resnet10"):
+        config_from_dict({"model": {"encoder": "resnet10", "pretrained": True}})
