@@ -1,8 +1,10 @@
 """Figures: reliability diagrams, learning curves, uncertainty histograms and selected regions.
 
-Every helper draws on the Axes it is given (or on a new figure with the project's seaborn theme
-when ``ax`` is None) and returns that Axes; none calls ``plt.show()``. :func:`save_figure` writes
-``figures/<name>.png`` and ``.pdf`` atomically.
+Every single-panel helper draws on the Axes it is given (or on a new figure with the project's
+seaborn theme when ``ax`` is None) and returns that Axes; the multi-panel figures of the paper
+(:func:`curves_by_acquisition`, Fig. 3; :func:`calibration_summary`, Fig. 5) take ``axes=None`` and
+return the Figure. None calls ``plt.show()``. :func:`save_figure` writes ``figures/<name>.png`` and
+``.pdf`` atomically.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +22,15 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
+from matplotlib.legend import Legend
+from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from skimage.color import label2rgb
 from skimage.measure import find_contours
 
 from alseg_utils.calibration import ReliabilityBins
+from alseg_utils.results import seed_summary
 
 METRIC_LABELS = {
     "f1": "F1 score", "object_dice": "Object Dice", "object_hausdorff": "Object Hausdorff (px)",
@@ -36,7 +42,12 @@ METRIC_LABELS = {
 UNCERTAINTY_CMAP = "rocket"
 """Seaborn colour map of uncertainty maps."""
 
+ACQUISITION_LABELS = {"random": "Random", "varratio": "VarRatio", "entropy": "Entropy", "bald": "BALD"}
+"""Panel titles and legend entries of the acquisition functions."""
+
+_ORDER = {"strategy": ("full", "region", "superpixel"), "acquisition": ("random", "varratio", "entropy", "bald")}
 _LINESTYLES = ("-", "--", ":", "-.")
+_MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
 def set_theme(context: str = "notebook", style: str = "whitegrid") -> None:
@@ -147,22 +158,63 @@ def confidence_histogram(bins: ReliabilityBins | Mapping[str, Any], ax: Axes | N
     return ax
 
 
+def _levels(values: Iterable[Any], column: str | None) -> list[Any]:
+    """Distinct values, strategies and functions in the paper's order, any others sorted after."""
+    present = set(values)
+    known = [v for v in _ORDER.get(column or "", ()) if v in present]
+    return known + sorted(present - set(known), key=str)
+
+
+def _cycle(levels: Sequence[Any], column: str | None, choices: Sequence[Any]) -> dict[Any, Any]:
+    """Level -> colour / line style / marker, fixed by the level's place in the paper's order, so
+    that "region" (say) looks the same in every figure, whichever levels a figure shows."""
+    ranks = list(_ORDER.get(column or "", ()))
+    ranks += [v for v in levels if v not in ranks]
+    return {v: choices[ranks.index(v) % len(choices)] for v in levels}
+
+
+def _groups(table: pd.DataFrame, keys: list[str]) -> list[tuple[dict[str, Any], pd.DataFrame]]:
+    """(key column -> value, rows) per group of ``keys``, in the paper's order."""
+    if not keys:
+        return [({}, table)]
+    rank = {k: {v: i for i, v in enumerate(_levels(table[k], k))} for k in keys}
+    items = [(dict(zip(keys, key if isinstance(key, tuple) else (key,))), g)
+             for key, g in table.groupby(keys, sort=False)]
+    return sorted(items, key=lambda item: tuple(rank[k][item[0][k]] for k in keys))
+
+
+def _runs(df: pd.DataFrame) -> pd.DataFrame:
+    """The AL rows of a records table (rows with a true ``reference`` left out)."""
+    return df[~df["reference"].eq(True)] if "reference" in df.columns else df
+
+
 def _curve_table(df: pd.DataFrame, metric: str, keys: list[str]) -> pd.DataFrame:
-    """Mean labelled fraction and metric mean/std over seeds per ``keys`` + step."""
+    """Mean labelled fraction ``x`` and metric ``mean`` / ``std`` over seeds per ``keys`` + step."""
     missing = {metric, "step", "labelled_fraction", *keys} - set(df.columns)
     if missing:
         raise ValueError(f"learning_curves: the table lacks columns {sorted(missing)}")
-    if "reference" in df.columns:  # full-data reference runs are drawn from ``reference``
-        df = df[~df["reference"].fillna(False).astype(bool)]
-    table = df.groupby([*keys, "step"], sort=True).agg(
-        x=("labelled_fraction", "mean"), mean=(metric, "mean"), std=(metric, "std")).reset_index()
-    table["std"] = table["std"].fillna(0.0)  # one seed: no band
-    return table
+    return seed_summary(df, [metric], by=[*keys, "step"]).rename(columns={"fraction": "x"})
+
+
+def _place_legend(ax: Axes, legend: str) -> None:
+    """The Axes' legend: best place inside, right of the Axes, or none."""
+    if legend == "inside":
+        ax.legend(fontsize=8)
+    elif legend == "outside":
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
 
 
 def learning_curves(df: pd.DataFrame, metric: str, ax: Axes | None = None, hue: str | None = "acquisition",
-                    style: str | None = "strategy", reference: float | None = None) -> Axes:
-    """Mean over seeds (± std band) of ``metric`` against the percentage of labelled pixels.
+                    style: str | None = "strategy", reference: float | None = None,
+                    legend: str = "inside") -> Axes:
+    """Mean over seeds (± one std band) of ``metric`` against the percentage of labelled pixels.
+
+    Seeds are matched by acquisition step (:func:`~alseg_utils.results.seed_summary`): each point
+    is one step, at the mean labelled fraction of the seeds (x) and the mean score (y); the band
+    is mean ± the sample std over seeds (none for one seed). A step's labelled fraction is the
+    same for every seed of a full-image run when the pool images have equal size; region and
+    superpixel runs (and full-image runs on images of unequal size) label slightly different
+    pixel counts per seed, so x is their mean.
 
     Args:
         df: one row per (run, step) with columns ``step``, ``labelled_fraction`` (in [0, 1]),
@@ -173,26 +225,25 @@ def learning_curves(df: pd.DataFrame, metric: str, ax: Axes | None = None, hue: 
         hue: column whose values get one colour each (None: one colour).
         style: column whose values get one line style each (None: solid lines).
         reference: a score drawn as a dashed horizontal line "Full training data".
+        legend: "inside" (best place in the Axes), "outside" (right of the Axes) or "none" (e.g.
+            for one legend of the whole figure, :func:`figure_legend`).
 
     Returns:
         The Axes: one line and one band per (hue, style) group, plus the reference line.
 
     Raises:
-        ValueError: if a needed column is missing or no row is left.
+        ValueError: if a needed column is missing, no row is left or ``legend`` is unknown.
     """
+    if legend not in ("inside", "outside", "none"):
+        raise ValueError(f"legend must be 'inside', 'outside' or 'none', got {legend!r}")
     keys = list(dict.fromkeys(k for k in (hue, style) if k is not None))
     table = _curve_table(df, metric, keys)
     if table.empty:
         raise ValueError(f"learning_curves: no rows to plot for {metric!r}")
     ax = _axes(ax, figsize=(6.0, 4.0))
-    hues = sorted(table[hue].unique()) if hue else [None]
-    styles = sorted(table[style].unique()) if style else [None]
-    colours = dict(zip(hues, sns.color_palette(n_colors=len(hues))))
-    lines = {s: _LINESTYLES[i % len(_LINESTYLES)] for i, s in enumerate(styles)}
-    groups = table.groupby(keys, sort=True) if keys else [((), table)]
-    for key, g in groups:
-        key = key if isinstance(key, tuple) else (key,)
-        values = dict(zip(keys, key))
+    colours = _cycle(_levels(table[hue], hue) if hue else [None], hue, sns.color_palette())
+    lines = _cycle(_levels(table[style], style) if style else [None], style, _LINESTYLES)
+    for values, g in _groups(table, keys):
         h, s = values.get(hue) if hue else None, values.get(style) if style else None
         x = 100 * g["x"].to_numpy()  # [steps]
         label = " / ".join(dict.fromkeys(str(v) for v in (h, s) if v is not None)) or metric  # "full", not "full / full"
@@ -201,8 +252,234 @@ def learning_curves(df: pd.DataFrame, metric: str, ax: Axes | None = None, hue: 
     if reference is not None:
         ax.axhline(float(reference), linestyle="--", color="black", linewidth=1, label="Full training data")
     ax.set(xlabel="% labelled pixels", ylabel=METRIC_LABELS.get(metric, metric))
-    ax.legend(fontsize=8)
+    _place_legend(ax, legend)
     return ax
+
+
+def _outside_legend(fig: Figure, handles: list[Any], labels: list[str], **kwargs: Any) -> Legend:
+    """A figure legend right of the Axes (constrained layout makes room for it)."""
+    if isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
+        return fig.legend(handles, labels, loc="outside right upper", **kwargs)
+    return fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 1.0), **kwargs)
+
+
+def figure_legend(fig: Figure, title: str | None = None, fontsize: float = 9) -> Legend:
+    """One legend for all Axes of ``fig``, right of them (outside the data).
+
+    The labelled artists of every Axes are collected (each label once, in order of first
+    appearance) and the Axes' own legends removed. With a constrained layout (as made by
+    :func:`subplots`) the Axes shrink to make room; otherwise the legend is anchored at the
+    figure's right edge and :func:`save_figure` (``bbox_inches="tight"``) keeps it in.
+
+    Args:
+        fig: the figure.
+        title: legend title.
+        fontsize: font size of the entries.
+
+    Returns:
+        The figure legend.
+
+    Raises:
+        ValueError: if no Axes has a labelled artist.
+    """
+    entries: dict[str, Any] = {}
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    if not entries:
+        raise ValueError("figure_legend: no Axes of the figure has a labelled line or patch")
+    return _outside_legend(fig, list(entries.values()), list(entries), title=title, fontsize=fontsize)
+
+
+def _grid(axes: Any, nrows: int, ncols: int, panel: tuple[float, float]) -> np.ndarray:
+    """``axes`` as an [nrows, ncols] array, or the Axes of a new themed figure (room for a legend)."""
+    if axes is None:
+        _, grid = subplots(nrows, ncols, figsize=(panel[0] * ncols + 1.8, panel[1] * nrows), squeeze=False)
+        return grid
+    grid = np.asarray(axes, dtype=object)
+    grid = grid.reshape(1, -1) if grid.ndim == 1 and nrows == 1 else grid
+    if grid.shape != (nrows, ncols):
+        raise ValueError(f"axes must be {nrows} x {ncols} Axes (a row per metric), got shape {grid.shape}")
+    return grid
+
+
+def _share_ylim(row: Sequence[Axes]) -> None:
+    """One y range for a row of panels (the union of theirs); y labels on the first panel only."""
+    lows, highs = zip(*(ax.get_ylim() for ax in row))
+    for i, ax in enumerate(row):
+        ax.set_ylim(min(lows), max(highs))
+        if i:
+            ax.set_ylabel("")
+
+
+def _references(reference: float | Mapping[str, float] | None, metrics: list[str]) -> dict[str, float]:
+    """Metric -> full-data score from a number (one metric only) or a mapping."""
+    if reference is None:
+        return {}
+    if isinstance(reference, Mapping):
+        return {m: float(v) for m, v in reference.items()}
+    if len(metrics) != 1:
+        raise ValueError("reference: give a mapping metric -> score when plotting several metrics")
+    return {metrics[0]: float(reference)}
+
+
+def curves_by_acquisition(df: pd.DataFrame, metrics: str | Sequence[str],
+                          reference: float | Mapping[str, float] | None = None, axes: Any = None) -> Figure:
+    """Fig. 3: one panel per acquisition function with the learning curve of each strategy in it.
+
+    Each panel is :func:`learning_curves` of one function with hue and style = strategy (full,
+    region, superpixel): the mean over seeds, matched by step, ± one std band, against the % of
+    labelled pixels, and the full-training-data score as a dashed line. The panels of one metric
+    share their y range; one legend sits right of the panels.
+
+    Args:
+        df: records (:func:`~alseg_utils.results.load_records`); rows with a true
+            ``reference`` are left out.
+        metrics: the metric column, or several (one row of panels each).
+        reference: the full-data score: a number (one metric) or metric -> score; None: no line.
+        axes: [len(metrics), functions] Axes to draw on (functions in the paper's order:
+            random, varratio, entropy, bald, then others); a new figure when None.
+
+    Returns:
+        The Figure.
+
+    Raises:
+        ValueError: if a column is missing, there is no AL run, ``axes`` has the wrong shape, or
+            ``reference`` is a number while several metrics are drawn.
+    """
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    refs = _references(reference, metrics)
+    if "acquisition" not in df.columns:
+        raise ValueError("curves_by_acquisition: the table lacks the column 'acquisition'")
+    runs = _runs(df)
+    acquisitions = _levels(runs["acquisition"].dropna(), "acquisition")
+    if not acquisitions or not metrics:
+        raise ValueError("curves_by_acquisition: no AL run (or no metric) to plot")
+    grid = _grid(axes, len(metrics), len(acquisitions), panel=(4.0, 3.4))
+    for row, metric in zip(grid, metrics):
+        for ax, acquisition in zip(row, acquisitions):
+            learning_curves(runs[runs["acquisition"] == acquisition], metric, ax=ax, hue="strategy",
+                            style="strategy", reference=refs.get(metric), legend="none")
+            ax.set_title(ACQUISITION_LABELS.get(acquisition, str(acquisition)))
+        _share_ylim(row)
+    figure_legend(grid[0, 0].figure)
+    return grid[0, 0].figure
+
+
+def _pick_steps(available: Iterable[Any], steps: Sequence[int] | None, max_steps: int) -> list[int]:
+    """The steps to show: ``steps`` (checked), or up to ``max_steps`` acquisition steps (> 0, when
+    there are any) spread from the first to the last."""
+    have = sorted({int(s) for s in available})
+    if steps is not None:
+        shown = sorted({int(s) for s in steps})
+        unknown = sorted(set(shown) - set(have))
+        if unknown or not shown:
+            raise ValueError(f"calibration_summary: steps {unknown or '[]'} are not in the records "
+                             f"(they have steps {have}); pick some of those")
+        return shown
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    have = [s for s in have if s > 0] or have  # step 0: the same initial model for every strategy
+    picks = np.round(np.linspace(0, len(have) - 1, min(max_steps, len(have)))).astype(int)  # [<= max_steps]
+    return [have[i] for i in np.unique(picks)]
+
+
+def _dodge(n_strategies: int, n_functions: int, width: float = 0.8) -> np.ndarray:
+    """x offsets of the (strategy, function) slots of one step: strategy-major, a gap between
+    strategies, spanning ``width``; [n_strategies * n_functions]."""
+    slots = np.array([s * (n_functions + 1) + a for s in range(n_strategies) for a in range(n_functions)], float)
+    span = slots[-1] - slots[0]
+    return (slots - span / 2) * (width / span) if span else slots * 0.0
+
+
+def _dodged_points(ax: Axes, table: pd.DataFrame, steps: list[int], strategies: list[Any],
+                   acquisitions: list[Any]) -> None:
+    """One error bar (mean ± std) per (strategy, function) and step, dodged around the step's tick."""
+    colours = _cycle(acquisitions, "acquisition", sns.color_palette())
+    markers = _cycle(strategies, "strategy", _MARKERS)
+    slots = [(s, a) for s in strategies for a in acquisitions]
+    where = {step: i for i, step in enumerate(steps)}
+    for (s, a), dx in zip(slots, _dodge(len(strategies), len(acquisitions))):
+        g = table[(table["strategy"] == s) & (table["acquisition"] == a)]
+        if len(g):
+            x = g["step"].map(where).to_numpy(dtype=float) + dx  # [steps of the group]
+            mean, std = g["mean"].to_numpy(dtype=float), g["std"].to_numpy(dtype=float)  # [steps of the group]
+            ax.errorbar(x, mean, yerr=std, fmt=markers[s], color=colours[a], markersize=5,
+                        capsize=2, elinewidth=1, label=f"{a} / {s}")
+    for i in range(1, len(steps)):
+        ax.axvline(i - 0.5, color="0.8", linewidth=0.8)
+    ax.grid(False, axis="x")
+    ax.set_xlim(-0.5, len(steps) - 0.5)
+
+
+def _step_ticks(ax: Axes, summary: pd.DataFrame, steps: list[int], strategies: list[Any]) -> None:
+    """Tick per step labelled with the step and each strategy's mean % of labelled pixels."""
+    pct = 100 * summary.groupby(["step", "strategy"])["fraction"].mean()
+    labels = [f"{step}\n" + "/".join(f"{pct[(step, s)]:.0f}" if (step, s) in pct.index else "–"
+                                     for s in strategies) for step in steps]
+    ax.set_xticks(range(len(steps)), labels, fontsize=9)
+    ax.set_xlabel(f"Acquisition step\n(% labelled pixels: {' / '.join(map(str, strategies))})")
+
+
+def _summary_legend(fig: Figure, strategies: list[Any], acquisitions: list[Any]) -> Legend:
+    """Legend of :func:`calibration_summary`: marker = strategy, colour = function, with headers."""
+    colours = _cycle(acquisitions, "acquisition", sns.color_palette())
+    markers = _cycle(strategies, "strategy", _MARKERS)
+    header = Line2D([], [], linestyle="none")
+    handles = [header] + [Line2D([], [], linestyle="none", marker=markers[s], color="0.35") for s in strategies]
+    handles += [header] + [Line2D([], [], linestyle="none", marker="o", color=colours[a]) for a in acquisitions]
+    labels = ["Strategy", *map(str, strategies), "Acquisition", *(ACQUISITION_LABELS.get(a, str(a)) for a in acquisitions)]
+    legend = _outside_legend(fig, handles, labels, fontsize=9)
+    for text in (legend.get_texts()[0], legend.get_texts()[len(strategies) + 1]):
+        text.set_fontweight("bold")
+    return legend
+
+
+def calibration_summary(df: pd.DataFrame, metrics: Sequence[str] = ("nll", "ece", "brier"),
+                        steps: Sequence[int] | None = None, max_steps: int = 4, axes: Any = None) -> Figure:
+    """Fig. 5: calibration of every acquisition function and strategy at a few acquisition steps.
+
+    One panel per metric. At each chosen step there is one point per (strategy, function), grouped
+    by strategy (marker) and coloured by function: the mean over seeds with a ± one std error bar
+    (sample std; :func:`~alseg_utils.results.seed_summary` matches seeds by step). A step labels
+    fewer pixels with regions than with full images, so each tick also gives the mean % of
+    labelled pixels of every strategy. One legend sits right of the panels.
+
+    Args:
+        df: records (:func:`~alseg_utils.results.load_records`); rows with a true
+            ``reference`` are left out.
+        metrics: metric columns, one panel each (for the three defaults lower is better).
+        steps: the acquisition steps to show; None: up to ``max_steps`` steps spread evenly from
+            the first to the last acquisition step in the records. Step 0 (before any acquisition,
+            the same initial model for every strategy and function of a seed) is picked only when
+            it is the only step; pass it in ``steps`` to show it.
+        max_steps: how many steps to pick when ``steps`` is None, >= 1.
+        axes: ``len(metrics)`` Axes to draw on; a new figure when None.
+
+    Returns:
+        The Figure.
+
+    Raises:
+        ValueError: if a column is missing, no AL run has these metrics, a step of ``steps`` is
+            not in the records, ``max_steps < 1`` or ``axes`` has the wrong length.
+    """
+    metrics = list(metrics)
+    summary = seed_summary(df, metrics)
+    if summary.empty:
+        raise ValueError(f"calibration_summary: no AL run with {metrics} in the records")
+    shown = _pick_steps(summary["step"], steps, max_steps)
+    summary = summary[summary["step"].isin(shown)]
+    grid = _grid(axes, 1, len(metrics), panel=(4.2, 3.6))
+    strategies = _levels(summary["strategy"], "strategy")
+    acquisitions = _levels(summary["acquisition"], "acquisition")
+    for ax, metric in zip(grid[0], metrics):
+        _dodged_points(ax, summary[summary["metric"] == metric], shown, strategies, acquisitions)
+        _step_ticks(ax, summary, shown, strategies)
+        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+    _summary_legend(grid[0, 0].figure, strategies, acquisitions)
+    return grid[0, 0].figure
 
 
 def uncertainty_histogram(values_by_group: Mapping[str, np.ndarray], ax: Axes | None = None, bins: int = 30) -> Axes:

@@ -2,6 +2,11 @@
 
 Every AL run writes ``steps.jsonl`` (one JSON record per acquisition step) in its output folder.
 Figure notebooks read only these files (through :func:`load_records`).
+
+Files alseg wrote are read back through :func:`read_json_file` and :func:`read_npz_file`: a file
+that is truncated, overwritten or not what it should hold raises one
+:class:`~alseg_utils.errors.RunStateError` line naming the file and what the user can do, never a
+raw ``JSONDecodeError`` or ``BadZipFile``. Nothing is deleted or rewritten on the way.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from alseg_utils.errors import RunStateError
 
 # Columns of the per-step table every figure is drawn from.
 METRIC_COLUMNS = (
@@ -68,6 +75,85 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in a JSON record")
 
 
+def one_line_reason(err: BaseException, limit: int = 100) -> str:
+    """``"Type: first line"`` of an exception, cut to ``limit`` characters."""
+    first = (str(err).strip().splitlines() or [""])[0]
+    text = f"{type(err).__name__}: {first}" if first else type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def damaged_file_error(path: str | Path, what: str, err: BaseException | str, advice: str) -> RunStateError:
+    """The one-line error for a file alseg wrote that can no longer be read.
+
+    Args:
+        path: the file.
+        what: what it holds, e.g. ``"the run state"``.
+        err: the exception that reading it raised, or a short description of what is wrong.
+        advice: what the user can do, e.g. ``"start a new --out folder"``.
+
+    Returns:
+        ``RunStateError("<path>: <what> is damaged or truncated (<reason>); <advice>")``, to raise.
+    """
+    reason = err if isinstance(err, str) else one_line_reason(err)
+    return RunStateError(f"{path}: {what} is damaged or truncated ({reason}); {advice}")
+
+
+def read_json_file(path: str | Path, what: str, advice: str, kind: type = dict) -> Any:
+    """Parse a JSON file alseg wrote, checking that it holds a ``kind`` (dict or list).
+
+    Args:
+        path: the file; it must exist.
+        what: what it holds (named in the error).
+        advice: what the user can do when it is damaged.
+        kind: the type the top level must have.
+
+    Returns:
+        The parsed value.
+
+    Raises:
+        RunStateError: the file is missing, unreadable, not JSON (e.g. truncated) or not a ``kind``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RunStateError(f"{path}: {what} is missing; {advice}")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise damaged_file_error(path, what, err, advice) from None
+    if not isinstance(value, kind):
+        raise damaged_file_error(path, what, f"a JSON {type(value).__name__}, not a {kind.__name__}", advice)
+    return value
+
+
+def read_npz_file(path: str | Path, what: str, advice: str, keys: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """Read every array of a ``.npz`` file alseg wrote (no pickles).
+
+    Args:
+        path: the file; it must exist.
+        what: what it holds (named in the error).
+        advice: what the user can do when it is damaged.
+        keys: arrays the file must hold.
+
+    Returns:
+        Name -> array, all read into memory.
+
+    Raises:
+        RunStateError: the file is missing, truncated, corrupt, not an ``.npz`` or lacks one of ``keys``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RunStateError(f"{path}: {what} is missing; {advice}")
+    try:
+        with np.load(path) as z:  # a plain .npy gives an array without a context manager: TypeError
+            arrays = {k: z[k] for k in z.files}
+    except Exception as err:  # noqa: BLE001 - zipfile, zlib, numpy and OS errors all mean "cannot be read"
+        raise damaged_file_error(path, what, err, advice) from None
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise damaged_file_error(path, what, f"no {missing[0]!r} array", advice)
+    return arrays
+
+
 def git_commit(repo: str | Path | None = None) -> str:
     """The current git commit of the project (``"unknown"`` outside a git checkout)."""
     where = Path(repo) if repo else Path(__file__).resolve().parents[1]
@@ -96,12 +182,41 @@ def write_records(run_dir: str | Path, records: Sequence[dict[str, Any]]) -> Pat
     return path
 
 
-def read_records(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Read ``run_dir/steps.jsonl`` (empty list when the run has no finished step)."""
+RECORDS_ADVICE = ("its records are also in the run's state.json: rerun the run's `alseg run` command with "
+                  "--recover to write it again, or move the run folder out of the results")
+
+
+def read_records(run_dir: str | Path, advice: str = RECORDS_ADVICE) -> list[dict[str, Any]]:
+    """Read ``run_dir/steps.jsonl`` (empty list when the run has no finished step).
+
+    Args:
+        run_dir: the run folder.
+        advice: what the user can do when the file is damaged (part of the error).
+
+    Raises:
+        RunStateError: a line is not a JSON record (a truncated or edited file), or the steps do
+            not count 0, 1, 2, ...
+    """
     path = Path(run_dir) / "steps.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise damaged_file_error(path, "the step records", err, advice) from None
+    records = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise damaged_file_error(path, "the step records", f"line {n}: {one_line_reason(err)}", advice) from None
+        if not isinstance(rec, dict) or rec.get("step") != len(records):
+            raise damaged_file_error(path, "the step records", f"line {n} is not the record of step {len(records)}",
+                                     advice)
+        records.append(rec)
+    return records
 
 
 def load_records(results_dir: str | Path) -> pd.DataFrame:
@@ -278,8 +393,8 @@ def acquired_uncertainty(results_dir: str | Path, strategy: str, acquisition: st
         recs = read_records(path.parents[1])
         if recs and recs[0].get("strategy") == strategy and recs[0].get("acquisition") == acquisition \
                 and not recs[0].get("reference"):
-            with np.load(path) as z:
-                values.append(z[field])
+            values.append(read_npz_file(path, "a step's selection", "restore it, or move the run folder out of "
+                                        "the results", keys=(field,))[field])
     return np.concatenate(values) if values else np.zeros(0, np.float32)
 
 
@@ -309,10 +424,49 @@ def read_run_config(results_dir: str | Path) -> dict[str, Any]:
         FileNotFoundError: no run folder (``config.json``) under ``results_dir``.
     """
     for path in sorted(Path(results_dir).rglob("config.json")):
-        cfg = json.loads(path.read_text())["config"]
+        cfg = read_run_config_file(path)["config"]
         cfg.pop("source", None)
         return cfg
     raise FileNotFoundError(f"no run (config.json) under {results_dir}")
+
+
+CONFIG_ADVICE = "restore it from a copy, or move the run folder out of the results (its records stay as they are)"
+
+
+def read_run_config_file(path: str | Path, advice: str = CONFIG_ADVICE) -> dict[str, Any]:
+    """A run folder's ``config.json``: ``fingerprint``, ``config`` (a mapping), ``git_commit``.
+
+    Raises:
+        RunStateError: the file is missing, not JSON, or lacks its ``fingerprint`` or ``config``.
+    """
+    stored = read_json_file(path, "the run's configuration record", advice)
+    if not isinstance(stored.get("config"), dict) or not isinstance(stored.get("fingerprint"), str):
+        raise damaged_file_error(path, "the run's configuration record", "no fingerprint or config", advice)
+    return stored
+
+
+def check_results(results_dir: str | Path) -> int:
+    """Read every run record under ``results_dir`` once, so that a damaged one stops a report early.
+
+    Args:
+        results_dir: a sweep folder, a results folder or a run folder.
+
+    Returns:
+        The number of run folders (``steps.jsonl`` files) found.
+
+    Raises:
+        RunStateError: a ``steps.jsonl``, ``config.json`` or step-1 selection that cannot be read,
+            named with what to do.
+    """
+    root = Path(results_dir)
+    runs = sorted(root.rglob("steps.jsonl"))
+    for path in runs:
+        read_records(path.parent)
+    for path in sorted(root.rglob("config.json")):
+        read_run_config_file(path)
+    for path in sorted(root.rglob("selections/step_001.npz")):  # what Fig. 4 reads
+        read_npz_file(path, "a step's selection", "restore it, or move the run folder out of the results")
+    return len(runs)
 
 
 def copy_records(results_dir: str | Path, dest: str | Path, selection_steps: Sequence[int] = (1,),
@@ -347,3 +501,39 @@ def copy_records(results_dir: str | Path, dest: str | Path, selection_steps: Seq
                 atomic_write_bytes(target, path.read_bytes())
             written.append(target)
     return written
+
+
+def seed_summary(df: pd.DataFrame, metrics: Sequence[str],
+                 by: Sequence[str] = ("strategy", "acquisition", "step")) -> pd.DataFrame:
+    """Mean and standard deviation over seeds of each metric per group (what the figures draw).
+
+    Groups are formed by ``by`` (by default one acquisition step of one strategy and function),
+    so the seeds of a group are matched by step, not by labelled fraction: region runs of
+    different seeds label slightly different pixel counts at the same step, and full-image runs
+    do too when the images differ in size. ``fraction`` is the mean labelled fraction of the
+    group and ``fraction_std`` its spread over seeds.
+
+    Args:
+        df: records from :func:`load_records`; rows with a true ``reference`` are left out.
+        metrics: metric columns to summarise, e.g. ``("nll", "ece", "brier")``.
+        by: grouping columns.
+
+    Returns:
+        One row per (group, metric), sorted, with the ``by`` columns and ``metric``, ``mean``,
+        ``std`` (sample std, ddof=1; 0 for a single seed), ``seeds`` (rows averaged; NaN values
+        are dropped first), ``fraction`` and ``fraction_std`` (labelled fraction, in [0, 1]).
+
+    Raises:
+        ValueError: if a column of ``metrics``, ``by`` or ``labelled_fraction`` is missing.
+    """
+    missing = {*metrics, *by, "labelled_fraction"} - set(df.columns)
+    if missing:
+        raise ValueError(f"seed_summary: the records lack columns {sorted(missing)}; load them with load_records")
+    runs = df[~df["reference"].eq(True)] if "reference" in df.columns else df
+    long = runs.melt(id_vars=[*by, "labelled_fraction"], value_vars=list(metrics), var_name="metric")
+    long = long.dropna(subset=["value"]).astype({"value": float, "labelled_fraction": float})
+    out = long.groupby([*by, "metric"], sort=True).agg(
+        mean=("value", "mean"), std=("value", "std"), seeds=("value", "size"),
+        fraction=("labelled_fraction", "mean"), fraction_std=("labelled_fraction", "std")).reset_index()
+    out[["std", "fraction_std"]] = out[["std", "fraction_std"]].fillna(0.0)  # one seed: no spread
+    return out

@@ -85,7 +85,7 @@ def test_report_notebooks_write_figures_and_table(tiny: dict[str, Path], tmp_pat
     for name in NOTEBOOK_ORDER[3:6]:
         _outputs(execute_notebook(NOTEBOOKS / name, tmp_path / name, params))
     for stem in ("fig_e1_reliability", "fig_e2_calibration", "fig4_uncertainty_histograms",
-                 "fig1_full_vs_region", "fig3_accuracy_curves"):
+                 "fig1_full_vs_region", "fig3_accuracy_curves", "fig3_other_metrics", "fig5_calibration_summary"):
         assert (figs / f"{stem}.png").exists() and (figs / f"{stem}.pdf").exists(), stem
     table = (figs / "table1_tiny.md").read_text()
     assert "| f1 | 0.1 |" in table and (figs / "table1_tiny.csv").exists()

@@ -14,7 +14,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+import seaborn as sns  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
+from matplotlib.container import ErrorbarContainer  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
@@ -187,3 +189,145 @@ def test_save_figure_writes_png_and_pdf(tmp_path: Path) -> None:
     assert sorted(p.name for p in folder.iterdir()) == ["reliability.pdf", "reliability.png"]  # no temp left
     with pytest.raises(ValueError, match="file stem"):
         plots.save_figure(ax.figure, "sub/name", folder=folder)
+
+
+def test_learning_curves_band_is_sample_std_and_colours_follow_paper_order() -> None:
+    df = curves_frame()
+    ax = plots.learning_curves(df[df.acquisition == "random"], "f1", hue="strategy", style="strategy", legend="none")
+    assert ax.get_legend() is None
+    band = [c for c in ax.collections if isinstance(c, PolyCollection)][0].get_paths()[0].vertices  # [V, 2]
+    at_first = band[np.isclose(band[:, 0], 100 * 0.101)]  # seeds' x 10.0, 10.1, 10.2 % -> mean
+    np.testing.assert_allclose([at_first[:, 1].min(), at_first[:, 1].max()], [0.51 - 0.01, 0.51 + 0.01])  # ddof=1
+    no_full = plots.learning_curves(df[df.strategy == "region"], "f1", hue="strategy", style="strategy")
+    region = [line for line in no_full.lines if line.get_label() == "region"][0]
+    assert region.get_color() == sns.color_palette()[1] and region.get_linestyle() == "--"  # as next to "full"
+    out = plots.learning_curves(df, "f1", legend="outside")
+    assert out.get_legend().get_bbox_to_anchor().x0 > out.get_window_extent().x1  # right of the data
+    with pytest.raises(ValueError, match="legend must be"):
+        plots.learning_curves(df, "f1", legend="above")
+
+
+def test_figure_legend_one_entry_per_label_outside_the_axes() -> None:
+    fig, axes = plots.subplots(1, 2)
+    for ax, offset in zip(axes, (0.0, 1.0)):
+        ax.plot([0, 1], [offset, offset], label="full")
+        ax.plot([0, 1], [offset, offset + 1], label=f"only {offset:g}")
+        ax.legend()
+    legend = plots.figure_legend(fig, title="Strategy")
+    assert [t.get_text() for t in legend.get_texts()] == ["full", "only 0", "only 1"]
+    assert all(ax.get_legend() is None for ax in axes) and fig.legends == [legend]
+    fig.canvas.draw()
+    assert legend.get_window_extent().x0 >= max(ax.get_window_extent().x1 for ax in axes)
+    plain, ax = plt.subplots()  # no constrained layout: anchored at the figure's right edge
+    ax.plot([0, 1], label="a")
+    assert plots.figure_legend(plain).get_bbox_to_anchor().x0 == pytest.approx(plain.bbox.x1)
+    with pytest.raises(ValueError, match="no Axes"):
+        plots.figure_legend(plt.subplots()[0])
+
+
+def acquisition_frame() -> pd.DataFrame:
+    """3 seeds of full / region / superpixel x random / bald, 3 steps; f1 encodes every key."""
+    rows = []
+    for s, strategy in enumerate(("superpixel", "full", "region")):  # not in the paper's order on purpose
+        for a, acquisition in enumerate(("bald", "random")):
+            for seed in range(3):
+                for step in range(3):
+                    rows.append({"strategy": strategy, "acquisition": acquisition, "seed": seed, "step": step,
+                                 "labelled_fraction": (0.2 if strategy == "full" else 0.1) * (step + 1),
+                                 "f1": 0.1 * step + 0.01 * a + 0.001 * s + 0.02 * seed,
+                                 "dice": 0.5 + 0.1 * step, "reference": False})
+    rows.append({"strategy": "full", "acquisition": "random", "seed": 0, "step": 0, "labelled_fraction": 1.0,
+                 "f1": 9.0, "dice": 9.0, "reference": True})
+    return pd.DataFrame(rows)
+
+
+def test_curves_by_acquisition_one_panel_per_function() -> None:
+    df = acquisition_frame()
+    fig = plots.curves_by_acquisition(df, "f1", reference=0.75)
+    assert [ax.get_title() for ax in fig.axes] == ["Random", "BALD"]  # the paper's order
+    for ax, a in zip(fig.axes, (1, 0)):
+        curves = [line for line in ax.lines if line.get_label() != "Full training data"]
+        assert [c.get_label() for c in curves] == ["full", "region", "superpixel"]
+        for curve, s in zip(curves, (1, 2, 0)):  # mean over the 3 seeds of this function and strategy
+            np.testing.assert_allclose(curve.get_ydata(), 0.1 * np.arange(3) + 0.01 * a + 0.001 * s + 0.02)
+        np.testing.assert_allclose(curves[0].get_xdata(), [20, 40, 60])
+        assert len([c for c in ax.collections if isinstance(c, PolyCollection)]) == 3
+        assert [line.get_ydata()[0] for line in ax.lines if line.get_label() == "Full training data"] == [0.75]
+        assert ax.get_legend() is None and ax.get_ylim() == fig.axes[0].get_ylim()  # shared y range
+    assert fig.axes[0].get_ylabel() == "F1 score" and fig.axes[1].get_ylabel() == ""
+    assert len(fig.legends) == 1
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["full", "region", "superpixel",
+                                                                   "Full training data"]
+
+
+def test_curves_by_acquisition_rows_of_metrics_and_errors() -> None:
+    df = acquisition_frame()
+    fig = plots.curves_by_acquisition(df, ["f1", "dice"], reference={"dice": 0.8})
+    assert len(fig.axes) == 4
+    assert [ax.get_ylabel() for ax in fig.axes] == ["F1 score", "", "Dice", ""]
+    assert sum(line.get_label() == "Full training data" for ax in fig.axes for line in ax.lines) == 2  # dice row
+    with pytest.raises(ValueError, match="mapping"):
+        plots.curves_by_acquisition(df, ["f1", "dice"], reference=0.8)
+    with pytest.raises(ValueError, match="2 x 2"):
+        plots.curves_by_acquisition(df, ["f1", "dice"], axes=plt.subplots(1, 2)[1])
+    with pytest.raises(ValueError, match="no AL run"):
+        plots.curves_by_acquisition(df[df.reference], "f1")
+
+
+def calibration_frame() -> pd.DataFrame:
+    """3 seeds of full / region x random / bald, steps 0-3, metrics that encode every key."""
+    rows = []
+    for s, strategy in enumerate(("full", "region")):
+        for a, acquisition in enumerate(("bald", "random")):
+            for seed in range(3):
+                for step in range(4):
+                    base = 1.0 + step + 0.1 * a + 0.01 * s + 0.5 * seed
+                    rows.append({"strategy": strategy, "acquisition": acquisition, "seed": seed, "step": step,
+                                 "labelled_fraction": (0.2 if strategy == "full" else 0.1) * (step + 1) + 0.001 * seed,
+                                 "nll": base, "ece": base / 10, "brier": base / 100, "reference": False})
+    rows.append({"strategy": "full", "acquisition": "random", "seed": 0, "step": 1, "labelled_fraction": 1.0,
+                 "nll": 99.0, "ece": 99.0, "brier": 99.0, "reference": True})
+    return pd.DataFrame(rows)
+
+
+def test_calibration_summary_points_are_seed_means_from_the_records() -> None:
+    fig = plots.calibration_summary(calibration_frame(), steps=[3, 1])
+    assert len(fig.axes) == 3
+    assert [ax.get_ylabel() for ax in fig.axes] == ["NLL", "ECE", "Brier score"]
+    for ax, scale in zip(fig.axes, (1, 10, 100)):
+        bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+        assert [b.get_label() for b in bars] == ["random / full", "bald / full", "random / region", "bald / region"]
+        for bar, (a, s) in zip(bars, ((1, 0), (0, 0), (1, 1), (0, 1))):
+            line = bar.lines[0]
+            np.testing.assert_allclose(line.get_ydata(), (1.0 + np.array([1, 3]) + 0.1 * a + 0.01 * s + 0.5) / scale)
+            x = line.get_xdata()
+            assert x[1] - x[0] == pytest.approx(1.0) and -0.5 < x[0] < 0.5  # steps 1, 3 at ticks 0, 1
+            segments = bar.lines[2][0].get_segments()  # [steps] vertical error bars
+            np.testing.assert_allclose([seg[1, 1] - seg[0, 1] for seg in segments], 2 * 0.5 / scale)  # 2 std, ddof=1
+        xs = [bar.lines[0].get_xdata()[0] for bar in bars]
+        assert xs == sorted(xs)  # full's points left of region's
+        assert ax.get_ylim()[1] < 99 / scale  # the reference run is left out
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["1\n40/20", "3\n80/40"]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["Strategy", "full", "region", "Acquisition", "Random", "BALD"]
+
+
+def test_calibration_summary_default_steps_and_errors() -> None:
+    df = calibration_frame()
+
+    def steps_of(fig: Figure) -> list[str]:
+        return [t.get_text().split("\n")[0] for t in fig.axes[0].get_xticklabels()]
+
+    assert steps_of(plots.calibration_summary(df, max_steps=2)) == ["1", "3"]  # step 0 left out
+    assert steps_of(plots.calibration_summary(df)) == ["1", "2", "3"]
+    assert steps_of(plots.calibration_summary(df[df.step == 0])) == ["0"]
+    _, axes = plots.subplots(1, 2)
+    assert plots.calibration_summary(df, metrics=("ece", "brier"), axes=axes) is axes[0].figure
+    with pytest.raises(ValueError, match=r"steps \[7\] are not in the records"):
+        plots.calibration_summary(df, steps=[1, 7])
+    with pytest.raises(ValueError, match="max_steps"):
+        plots.calibration_summary(df, max_steps=0)
+    with pytest.raises(ValueError, match="reliability"):
+        plots.calibration_summary(df, metrics=("nll", "reliability"))
+    with pytest.raises(ValueError, match="1 x 3"):
+        plots.calibration_summary(df, axes=axes)

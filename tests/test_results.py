@@ -94,3 +94,25 @@ def test_copy_records_keeps_records_and_step_one_selections(tmp_path: Path) -> N
     copy_records(tmp_path / "src", tmp_path / "slim", selection_fields=("acquired_score", "acquired_entropy"))
     with np.load(tmp_path / "slim" / "region-bald-s0" / "selections" / "step_001.npz") as z:
         assert z.files == ["acquired_score"] and z["acquired_score"].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_seed_summary_matches_seeds_by_step() -> None:
+    from alseg_utils.results import seed_summary  # local: the import block above belongs to the loading tests
+
+    df = pd.DataFrame({
+        "strategy": ["region"] * 4 + ["full"] * 2, "acquisition": ["bald"] * 6, "seed": [0, 1, 0, 1, 0, 0],
+        "step": [0, 0, 1, 1, 0, 1], "labelled_fraction": [0.1, 0.1, 0.2, 0.3, 0.1, 1.0],
+        "ece": [0.1, 0.3, 0.2, np.nan, 0.4, 9.0], "nll": [1.0, 2.0, 3.0, 5.0, 4.0, 9.0],
+        "reference": [False] * 5 + [True],
+    })
+    out = seed_summary(df, ["ece", "nll"]).set_index(["strategy", "step", "metric"])
+    assert len(out) == 6  # the reference row (full, step 1) is left out
+    row = out.loc[("region", 0, "ece")]
+    assert (row["mean"], row["std"], row["seeds"]) == (pytest.approx(0.2), pytest.approx(math.sqrt(0.02)), 2)
+    row = out.loc[("region", 1, "nll")]
+    assert (row["mean"], row["fraction"], row["fraction_std"]) == (4.0, 0.25, pytest.approx(math.sqrt(0.005)))
+    row = out.loc[("region", 1, "ece")]  # the NaN of seed 1 is dropped: one seed, no spread
+    assert (row["mean"], row["std"], row["seeds"], row["fraction"]) == (0.2, 0.0, 1, 0.2)
+    assert out.loc[("full", 0, "nll")]["std"] == 0.0
+    with pytest.raises(ValueError, match="brier"):
+        seed_summary(df, ["brier"])
