@@ -16,6 +16,16 @@ Run folder (``out_dir``)::
 
 Every file is written atomically, and ``state.json`` is written last: a run killed at any point
 resumes from its last finished step and produces the same records as an uninterrupted run (CPU).
+
+A damaged file (truncated, overwritten, not JSON) stops the run with one
+:class:`~alseg_utils.errors.RunStateError` line naming it and saying what to do; nothing in the
+folder is changed. Two cases can be repaired, and only when asked (``recover=True``, ``alseg run
+--recover``): a damaged ``state.json`` is rebuilt from ``steps.jsonl`` when the label store and the
+model of the last recorded step are intact, and a damaged ``steps.jsonl`` is written again from an
+intact ``state.json``; the damaged file is kept beside it as ``<name>.damaged`` (``.damaged-2``, ...).
+Damaged labels or model of the last step cannot be repaired (earlier steps' files are not kept):
+the run is continued in a new folder. A damaged cached initial model (``.initial_models/``) is
+refused, not retrained: other runs already started from it, and a retraining may differ on a GPU.
 """
 
 from __future__ import annotations
@@ -40,9 +50,20 @@ from alseg_utils.evaluate import evaluate_model
 from alseg_utils.labels import LabelStore
 from alseg_utils.model import build_model
 from alseg_utils.oracle import AnnotationRequest, Oracle, SimulatedOracle
-from alseg_utils.regions import Region, select_regions
-from alseg_utils.results import atomic_write_bytes, atomic_write_json, git_commit, write_records
-from alseg_utils.superpixels import cached_superpixels, select_superpixels, superpixel_mask
+from alseg_utils.regions import Region, region_origins, select_regions, select_windows
+from alseg_utils.results import (
+    atomic_write_bytes,
+    atomic_write_json,
+    damaged_file_error,
+    git_commit,
+    one_line_reason,
+    read_json_file,
+    read_npz_file,
+    read_records,
+    read_run_config_file,
+    write_records,
+)
+from alseg_utils.superpixels import cached_superpixels, select_segments, select_superpixels, superpixel_mask
 from alseg_utils.train import LabelledSet, load_checkpoint, resolve_device, save_checkpoint, train_with_restarts
 from alseg_utils.uncertainty import MCPrediction, image_scores, mc_predict, score_prediction
 
@@ -113,6 +134,45 @@ def _step_seed(cfg: RunConfig, step: int) -> int:
     return int(cfg.active.seed) * 1000 + step
 
 
+NEW_FOLDER = "start a new --out folder (nothing in this one was changed)"
+
+
+def _state_problem(state: Any) -> str:
+    """What is wrong with a parsed ``state.json`` (``""`` when it has the shape :meth:`ActiveRun._commit` writes)."""
+    if not isinstance(state, dict):
+        return f"a JSON {type(state).__name__}, not the run state"
+    step, records = state.get("step"), state.get("records")
+    if not isinstance(step, int) or not isinstance(records, list) or len(records) != step + 1:
+        return "its step and records do not agree"
+    if [r.get("step") if isinstance(r, dict) else None for r in records] != list(range(step + 1)):
+        return "its records are not those of steps 0, 1, 2, ..."
+    if step >= 0 and not all(isinstance(state.get(k), str) for k in ("labels_file", "model_file")):
+        return "it names no label store or model"
+    return ""
+
+
+def _parse_state(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """``(state, "")`` for an intact ``state.json``, ``(None, why)`` for a missing or damaged one."""
+    if not path.is_file():
+        return None, "missing"
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return None, one_line_reason(err)
+    problem = _state_problem(state)
+    return (None, problem) if problem else (state, "")
+
+
+def _keep_damaged(path: Path) -> Path:
+    """Copy a damaged file to ``<name>.damaged`` (or ``.damaged-2``, ...) before it is replaced."""
+    backup, n = path.with_name(f"{path.name}.damaged"), 1
+    while backup.exists():
+        n += 1
+        backup = path.with_name(f"{path.name}.damaged-{n}")
+    atomic_write_bytes(backup, path.read_bytes())
+    return backup
+
+
 class ActiveRun:
     """One resumable active-learning run in ``out_dir``.
 
@@ -121,21 +181,29 @@ class ActiveRun:
         out_dir: the run folder; created, or resumed when it holds the same config.
         oracle: who answers annotation requests (default: ground truth, :class:`SimulatedOracle`).
         progress: show tqdm bars.
+        reference: the full-training-data run (one training on every AL training image).
+        recover: repair a damaged ``state.json`` or ``steps.jsonl`` from the other (see the module
+            docstring); what was done is listed in :attr:`recovered`.
+
+    Attributes:
+        recovered: one line per file that ``recover=True`` repaired (empty when none was).
 
     Raises:
-        RunStateError: ``out_dir`` holds a run of a different configuration.
+        RunStateError: ``out_dir`` holds a run of a different configuration, or one of its files is
+            damaged (named in the message, with what to do).
     """
 
     def __init__(self, cfg: RunConfig, out_dir: str | Path, oracle: Oracle | None = None,
-                 progress: bool = True, reference: bool = False) -> None:
+                 progress: bool = True, reference: bool = False, recover: bool = False) -> None:
         self.cfg, self.out, self.progress, self.reference = cfg, Path(out_dir), progress, reference
+        self.recovered: list[str] = []
         self._claim_folder()
         self.data = prepare_run_data(cfg, require_masks=getattr(oracle, "needs_ground_truth", True))
         self.oracle = oracle or SimulatedOracle(
             np.where(self.data.train.valid, self.data.train.masks, 0),
             np.where(self.data.train.valid, self.data.train.contours, 0))
         self.device = resolve_device(cfg.train.device)
-        self.state = self._read_state()
+        self.state = self._read_state(recover)
 
     # ----------------------------------------------------------------- run folder and state
     def _identity(self) -> dict[str, Any]:
@@ -144,7 +212,8 @@ class ActiveRun:
     def _claim_folder(self) -> None:
         path = self.out / "config.json"
         if path.exists():
-            stored = json.loads(path.read_text())
+            stored = read_run_config_file(path, "it names the configuration this folder holds, so the run "
+                                          f"cannot be checked or resumed; {NEW_FOLDER}")
             if {k: stored.get(k) for k in ("fingerprint", "reference")} != self._identity():
                 raise RunStateError(
                     f"{self.out} holds a run of a different configuration "
@@ -152,15 +221,78 @@ class ActiveRun:
                     "choose another --out folder or delete that one"
                 )
             return
+        if (self.out / "state.json").exists() or (self.out / "steps.jsonl").exists():
+            raise RunStateError(f"{path}: the run's configuration record is missing, so this run folder cannot "
+                                f"be checked or resumed; {NEW_FOLDER}")
         if self.out.exists() and any(self.out.iterdir()):
             raise RunStateError(f"{self.out} is not empty and is not an alseg run folder; choose another --out")
         atomic_write_json(path, {**self._identity(), "config": self.cfg.to_dict(), "git_commit": git_commit()})
 
-    def _read_state(self) -> dict[str, Any]:
+    def _read_state(self, recover: bool) -> dict[str, Any]:
+        """The state of the last finished step; damaged state or records are refused (or repaired)."""
+        path, steps = self.out / "state.json", self.out / "steps.jsonl"
+        if not path.exists() and not steps.exists():
+            return {"step": -1, "records": [], "labels_file": None, "model_file": None}
+        state, why = _parse_state(path)
+        if state is None:
+            return self._rebuild_state(why, recover)
+        try:
+            read_records(self.out, advice=f"its records are intact in {path.name}: rerun with --recover to "
+                         f"write it again from them (the damaged file is kept as {steps.name}.damaged)")
+        except RunStateError:
+            if not recover:
+                raise
+            backup = _keep_damaged(steps)
+            write_records(self.out, state["records"])
+            self.recovered.append(f"wrote {steps} again from {path.name}; the damaged file is kept as {backup}")
+        return state
+
+    def _rebuild_state(self, why: str, recover: bool) -> dict[str, Any]:
+        """``state.json`` from ``steps.jsonl`` and the intact label store and model of its last step."""
         path = self.out / "state.json"
-        if path.exists():
-            return json.loads(path.read_text())
-        return {"step": -1, "records": [], "labels_file": None, "model_file": None}
+        records = read_records(self.out, advice=f"{path.name} is {'missing' if why == 'missing' else 'damaged'} "
+                               f"too, so the run cannot be recovered; {NEW_FOLDER}")
+        problem = self._unrecoverable(records)
+        state = {"step": len(records) - 1, "records": records,
+                 "labels_file": f"labels_step_{len(records) - 1:03d}.npz",
+                 "model_file": f"model_step_{len(records) - 1:03d}.pt"}
+        if problem:
+            advice = f"it cannot be rebuilt ({problem}); {NEW_FOLDER}"
+        elif not recover:
+            kept = f" (the damaged file is kept as {path.name}.damaged)" if path.exists() else ""
+            advice = (f"rerun with --recover to rebuild it from steps.jsonl and the intact files of step "
+                      f"{state['step']}{kept}")
+        if problem or not recover:
+            if why == "missing":
+                raise RunStateError(f"{path}: the run state is missing but steps.jsonl holds {len(records)} "
+                                    f"records; {advice}")
+            raise damaged_file_error(path, "the run state", why, advice)
+        kept = f"; the damaged file is kept as {_keep_damaged(path)}" if path.exists() else ""
+        atomic_write_json(path, state)
+        self.recovered.append(f"rebuilt {path} from steps.jsonl and the files of step {state['step']}{kept}")
+        return state
+
+    def _unrecoverable(self, records: list[dict[str, Any]]) -> str:
+        """Why ``records`` and the files of their last step cannot make a state (``""`` when they can)."""
+        if not records:
+            return "steps.jsonl holds no record"
+        k = len(records) - 1
+        labels_file, model_file = self.out / f"labels_step_{k:03d}.npz", self.out / f"model_step_{k:03d}.pt"
+        missing = [f.name for f in (labels_file, model_file) if not f.is_file()]
+        if missing:
+            return f"{missing[0]} is missing"
+        try:
+            store = LabelStore.load(labels_file)
+        except RunStateError:
+            return f"{labels_file.name} cannot be read either"
+        try:
+            load_checkpoint(build_model(self.cfg.model), model_file)
+        except RunStateError:
+            return f"{model_file.name} cannot be read either"
+        if store.valid.shape != self.data.train.valid.shape or \
+                store.labelled_pixels() != records[-1].get("labelled_pixels"):
+            return f"{labels_file.name} does not hold the labels recorded for step {k}"
+        return ""
 
     def _commit(self, step: int, store: LabelStore, model: torch.nn.Module, record: dict[str, Any]) -> None:
         labels_file, model_file = f"labels_step_{step:03d}.npz", f"model_step_{step:03d}.pt"
@@ -215,9 +347,16 @@ class ActiveRun:
     def _restore(self) -> tuple[LabelStore | None, torch.nn.Module | None]:
         if self.state["step"] < 0:
             return None, None
-        store = LabelStore.load(self.out / self.state["labels_file"])
+        advice = (f"the run cannot resume from step {self.state['step']} (earlier steps' files are not kept): "
+                  f"{NEW_FOLDER}")
+        path = self.out / self.state["labels_file"]
+        store = LabelStore.load(path, advice=advice)
+        if store.valid.shape != self.data.train.valid.shape:
+            raise damaged_file_error(path, "the label store", f"{store.valid.shape[0]} images of "
+                                     f"{store.valid.shape[1]}x{store.valid.shape[2]}, not the run's "
+                                     f"{self.data.train.valid.shape}", advice)
         model = build_model(self.cfg.model)
-        load_checkpoint(model, self.out / self.state["model_file"])
+        load_checkpoint(model, self.out / self.state["model_file"], advice=advice)
         return store, model.to(self.device)
 
     def _initial_store(self) -> LabelStore:
@@ -284,9 +423,13 @@ class ActiveRun:
         """
         cache = self.out.parent / ".initial_models" / self._initial_key(store)
         if (cache / "metrics.json").exists():
+            advice = (f"it is the cached step-0 model of the runs in {self.out.parent}; delete the folder {cache} "
+                      "to train it again (the runs that used it keep their records)")
+            metrics = read_json_file(cache / "metrics.json", "the cached initial model's metrics", advice)
+            if not (cache / "model.pt").is_file():
+                raise RunStateError(f"{cache / 'model.pt'}: the cached initial model is missing; {advice}")
             model = build_model(self.cfg.model)
-            load_checkpoint(model, cache / "model.pt")
-            metrics = json.loads((cache / "metrics.json").read_text())
+            load_checkpoint(model, cache / "model.pt", advice=advice)
             return model.to(self.device), self._record(0, store, selection, metrics, {"cached": True})
         model, record = self._train_and_evaluate(0, store, selection)
         metrics = {k: v for k, v in record.items() if k in _METRIC_KEYS}
@@ -309,16 +452,19 @@ class ActiveRun:
         scores = score_prediction(a.acquisition, pred, generator=gen).double()  # [K, H, W]
         valid = torch.from_numpy(store.valid[cand])  # [K, H, W]
         scores = scores * valid
+        # Random ranks the units themselves (one uniform draw each, from the same generator): summing
+        # pixel noise over a unit would favour the units with more real (unlabelled) pixels
+        draw = gen if a.acquisition == "random" else None
         if a.strategy == "full":
-            return self._acquire_images(cand, scores, pred, store)
+            return self._acquire_images(cand, scores, pred, store, draw)
         if a.strategy == "superpixel":
-            return self._acquire_superpixels(cand, scores, pred, store)
-        return self._acquire_regions(cand, scores, pred, store)
+            return self._acquire_superpixels(cand, scores, pred, store, draw)
+        return self._acquire_regions(cand, scores, pred, store, draw)
 
     def _acquire_images(self, cand: list[int], scores: torch.Tensor, pred: MCPrediction,
-                        store: LabelStore) -> dict[str, Any]:
-        totals = image_scores(scores)  # [K]
-        order = np.argsort(-totals.numpy(), kind="stable")[: self.cfg.active.images_per_step]
+                        store: LabelStore, draw: torch.Generator | None) -> dict[str, Any]:
+        totals = image_scores(scores).numpy() if draw is None else random_unit_scores(len(cand), draw)  # [K]
+        order = np.argsort(-totals, kind="stable")[: self.cfg.active.images_per_step]
         chosen = [cand[int(k)] for k in order]
         acquired = np.zeros(scores.shape, bool)
         acquired[order] = store.valid[chosen]
@@ -327,11 +473,18 @@ class ActiveRun:
         return self._selection(cand, scores, pred, acquired, chosen, [])
 
     def _acquire_regions(self, cand: list[int], scores: torch.Tensor, pred: MCPrediction,
-                         store: LabelStore) -> dict[str, Any]:
+                         store: LabelStore, draw: torch.Generator | None) -> dict[str, Any]:
         a = self.cfg.active
         already = store.labelled()[cand] | ~store.valid[cand]  # [K, H, W]
-        local = select_regions(scores, a.region_size, a.region_stride, a.regions_per_step, labelled=already,
-                               max_per_image=a.max_per_image or None, min_distance=a.min_distance)
+        diversity = {"max_per_image": a.max_per_image or None, "min_distance": a.min_distance}
+        if draw is None:
+            local = select_regions(scores, a.region_size, a.region_stride, a.regions_per_step, labelled=already,
+                                   **diversity)
+        else:
+            tops, lefts = region_origins(*scores.shape[1:], a.region_size, a.region_stride)
+            values = random_unit_scores((len(cand), len(tops), len(lefts)), draw)  # [K, nh, nw]
+            local = select_windows(values, scores.shape[1:], a.region_size, a.region_stride, a.regions_per_step,
+                                   labelled=already, **diversity)
         if not local:
             return None
         acquired = np.zeros(scores.shape, bool)
@@ -351,7 +504,7 @@ class ActiveRun:
                                   a.superpixel_compactness, self.data.train.valid)
 
     def _acquire_superpixels(self, cand: list[int], scores: torch.Tensor, pred: MCPrediction,
-                             store: LabelStore) -> dict[str, Any] | None:
+                             store: LabelStore, draw: torch.Generator | None) -> dict[str, Any] | None:
         """Regions that follow SLIC segments, chosen under the square strategy's pixel budget.
 
         The oracle is asked for each segment's bounding box with the segment's mask; only the
@@ -360,9 +513,13 @@ class ActiveRun:
         a = self.cfg.active
         segments = self._superpixels()[cand]  # [K, H, W]
         already = store.labelled()[cand] | ~store.valid[cand]  # [K, H, W]
-        picks = select_superpixels(scores, segments, a.pixel_budget(), labelled=already,
-                                   reduce=a.superpixel_reduce, max_per_image=a.max_per_image or None,
-                                   min_distance=a.min_distance)
+        diversity = {"max_per_image": a.max_per_image or None, "min_distance": a.min_distance}
+        if draw is None:
+            picks = select_superpixels(scores, segments, a.pixel_budget(), labelled=already,
+                                       reduce=a.superpixel_reduce, **diversity)
+        else:
+            values = random_unit_scores((len(cand), int(segments.max(initial=-1)) + 1), draw)  # [K, S_max]
+            picks = select_segments(values, segments, a.pixel_budget(), labelled=already, **diversity)
         if not picks:
             return None
         acquired = superpixel_mask(picks, segments, labelled=already)  # [K, H, W]
@@ -429,6 +586,23 @@ class ActiveRun:
         }
 
 
+def random_unit_scores(shape: int | tuple[int, ...], generator: torch.Generator) -> np.ndarray:
+    """The Random baseline's scores of labelling units: one independent uniform draw per unit.
+
+    Taking the best allowed unit, again and again, by these scores draws units uniformly without
+    replacement among those a step may take: images (full), windows not made only of labelled or
+    padding pixels (region), segments with unlabelled pixels that fit the budget left (superpixel).
+
+    Args:
+        shape: units, e.g. ``K`` images, ``(K, nh, nw)`` windows or ``(K, S_max)`` segments.
+        generator: the step's CPU generator (reproducible by seed).
+
+    Returns:
+        Scores of ``shape``, float64 in [0, 1).
+    """
+    return torch.rand(shape, generator=generator, dtype=torch.float64).numpy()
+
+
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
@@ -458,11 +632,14 @@ def run_reference(cfg: RunConfig, out_dir: str | Path, progress: bool = True) ->
 
 
 def run_active(cfg: RunConfig, out_dir: str | Path, oracle: Oracle | None = None, progress: bool = True,
-               reference: bool = False) -> list[dict[str, Any]]:
-    """Run the strategy named in ``cfg.active.strategy`` (or the full-data reference)."""
+               reference: bool = False, recover: bool = False) -> list[dict[str, Any]]:
+    """Run the strategy named in ``cfg.active.strategy`` (or the full-data reference).
+
+    ``recover`` repairs a damaged ``state.json`` or ``steps.jsonl`` first (see :class:`ActiveRun`).
+    """
     if reference:
-        return run_reference(cfg, out_dir, progress)
-    return ActiveRun(cfg, out_dir, oracle, progress).run()
+        return ActiveRun(cfg, out_dir, None, progress, reference=True, recover=recover).run()
+    return ActiveRun(cfg, out_dir, oracle, progress, recover=recover).run()
 
 
 def scratch_run_dir() -> Path:
@@ -499,5 +676,5 @@ def load_selection(run_dir: str | Path, step: int) -> dict[str, np.ndarray]:
     path = Path(run_dir) / "selections" / f"step_{step:03d}.npz"
     if not path.exists():
         raise RunStateError(f"{path} not found: step {step} has not acquired anything in this run")
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
+    return read_npz_file(path, f"the selection of step {step}", "restore it from a copy; the run's records "
+                         "(steps.jsonl) still list what the step acquired")

@@ -55,7 +55,15 @@ from alseg_utils.errors import AlsegError, DataError, RunStateError
 from alseg_utils.labels import UNLABELLED, LabelStore
 from alseg_utils.oracle import AnnotationRequest
 from alseg_utils.regions import Region
-from alseg_utils.results import atomic_write_bytes, atomic_write_json, atomic_write_text
+from alseg_utils.results import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    damaged_file_error,
+    read_json_file,
+    read_npz_file,
+    read_run_config_file,
+)
 
 REQUEST_FORMAT = "alseg-annotation-request/1"
 LABEL_SETS = ((0, 1), (0, 255))  # allowed values of an answer PNG: 0 background, 1 or 255 object
@@ -244,7 +252,8 @@ def read_request(run_dir: str | Path, step: int | None = None) -> StoredRequest:
     """Read the request of ``step`` (default: the latest) from a run folder.
 
     Raises:
-        RunStateError: the run folder has no request for that step.
+        RunStateError: the run folder has no request for that step, or its ``request.json`` /
+            ``request.npz`` is damaged (named, with what to do).
     """
     steps = request_steps(run_dir)
     if step is None and not steps:
@@ -255,19 +264,26 @@ def read_request(run_dir: str | Path, step: int | None = None) -> StoredRequest:
     if step not in steps:
         raise RunStateError(f"{folder}: no annotation request for step {step}; this run asked for steps "
                             f"{steps or 'none yet'}")
-    meta = json.loads((folder / "request.json").read_text())
-    with np.load(folder / "request.npz") as z:
-        arrays = {k: z[k] for k in z.files}
-    if arrays["ids"].tolist() != [r["id"] for r in meta["regions"]]:
-        raise RunStateError(f"{folder}: request.json and request.npz disagree (an interrupted write); rerun the "
-                            "`alseg run ... --oracle files` command to write the request again")
-    return StoredRequest(
-        step=int(meta["step"]), whole_images=bool(meta["whole_images"]), regions=meta["regions"],
-        image_indices=[int(i) for i in meta["image_indices"]], image_names=list(meta["image_names"]),
-        contour_radius=int(meta["contour_radius"]), images=arrays["images"], valid=arrays["valid"],
-        scores=arrays.get("scores"), pseudo_object=arrays.get("pseudo_object"),
-        pseudo_contour=arrays.get("pseudo_contour"), region_masks=arrays.get("region_masks"),
-    )
+    advice = (f"rerun the `alseg run ... --oracle files --out {run_dir}` command: while step {step} waits for "
+              "its answers it writes the same request again")
+    meta = read_json_file(folder / "request.json", f"the annotation request of step {step}", advice)
+    arrays = read_npz_file(folder / "request.npz", f"the annotation request of step {step}", advice,
+                           keys=("ids", "images", "valid"))
+    try:
+        regions = [dict(r) for r in meta["regions"]]
+        if arrays["ids"].tolist() != [r["id"] for r in regions]:
+            raise RunStateError(f"{folder}: request.json and request.npz disagree (an interrupted write); rerun the "
+                                "`alseg run ... --oracle files` command to write the request again")
+        return StoredRequest(
+            step=int(meta["step"]), whole_images=bool(meta["whole_images"]), regions=regions,
+            image_indices=[int(i) for i in meta["image_indices"]], image_names=list(meta["image_names"]),
+            contour_radius=int(meta["contour_radius"]), images=arrays["images"], valid=arrays["valid"],
+            scores=arrays.get("scores"), pseudo_object=arrays.get("pseudo_object"),
+            pseudo_contour=arrays.get("pseudo_contour"), region_masks=arrays.get("region_masks"),
+        )
+    except (KeyError, TypeError, ValueError) as err:  # valid JSON without the fields a request has
+        raise damaged_file_error(folder / "request.json", f"the annotation request of step {step}",
+                                 f"no usable {err}" if isinstance(err, KeyError) else err, advice) from None
 
 
 def load_answers(run_dir: str | Path, step: int) -> dict[str, np.ndarray] | None:
@@ -280,12 +296,17 @@ def load_answers(run_dir: str | Path, step: int) -> dict[str, np.ndarray] | None
 
     Returns:
         None when nothing was ingested for that step.
+
+    Raises:
+        RunStateError: ``answers.npz`` is damaged (named, with what to do).
     """
     path = step_dir(run_dir, step) / "answers.npz"
     if not path.exists():
         return None
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
+    advice = (f"if step {step} has not run yet, move the file away and store the answers again with `alseg "
+              f"ingest {run_dir} --from ANSWERS`; if it has, continue the run in a new --out folder")
+    return read_npz_file(path, f"the answer store of step {step}", advice,
+                         keys=("ids", "objects", "answered_contours", "contours"))
 
 
 # ----------------------------------------------------------------------------- the oracle
@@ -295,12 +316,13 @@ def run_config(run_dir: str | Path) -> RunConfig:
     """The configuration stored in a run folder's ``config.json``.
 
     Raises:
-        RunStateError: the folder is not an alseg run folder.
+        RunStateError: the folder is not an alseg run folder, or its ``config.json`` is damaged.
     """
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise RunStateError(f"{run_dir}: not an alseg run folder (no config.json); give the --out folder of a run")
-    raw = dict(json.loads(path.read_text())["config"])
+    raw = dict(read_run_config_file(path, "it names the run's configuration, so the run cannot go on; "
+                                    "start a new --out folder")["config"])
     source = raw.pop("source", "")
     return config_from_dict(raw, source=source)
 
@@ -613,7 +635,8 @@ def _export_region(req: StoredRequest, row: dict[str, Any], to: Path, vmax: floa
 def _check_export_folder(to: Path, run_dir: Path, step: int) -> None:
     manifest = to / "manifest.json"
     if manifest.is_file():
-        old = json.loads(manifest.read_text())
+        old = read_json_file(manifest, "an export's manifest", "choose another --to folder (this one is left "
+                             "as it is)")
         if old.get("run") == str(run_dir.resolve()) and old.get("step") == step:
             return  # exporting the same request again refreshes it
         raise RunStateError(f"{to} holds the export of step {old.get('step')} of {old.get('run')}; "
@@ -650,7 +673,8 @@ def export_request(run_dir: str | Path, to: str | Path, step: int | None = None)
         The path of ``manifest.json``; ``manifest.csv`` is its table view.
 
     Raises:
-        RunStateError: no request for that step, or ``to`` holds something else.
+        RunStateError: no request for that step, a damaged request, or ``to`` holds something else
+            (or an export whose manifest cannot be read).
     """
     run_dir, to = Path(run_dir), Path(to)
     req = read_request(run_dir, step)
@@ -802,10 +826,16 @@ def _current_store(run_dir: Path) -> tuple[int, LabelStore | None]:
     path = run_dir / "state.json"
     if not path.exists():
         return -1, None
-    state = json.loads(path.read_text())
-    if state["step"] < 0 or not state.get("labels_file"):
-        return int(state["step"]), None
-    return int(state["step"]), LabelStore.load(run_dir / state["labels_file"])
+    advice = ("answers are checked against the labels of the last finished step: rerun the run's `alseg run "
+              "... --oracle files` command first (with --recover when it says so)")
+    state = read_json_file(path, "the run state", advice)
+    step, labels_file = state.get("step"), state.get("labels_file")
+    if not isinstance(step, int) or (step >= 0 and not isinstance(labels_file, str)):
+        raise damaged_file_error(path, "the run state", "it names no step or label store", advice)
+    if step < 0:
+        return step, None
+    return step, LabelStore.load(run_dir / labels_file, advice=f"the run cannot go on from step {step} (earlier "
+                                 "steps' files are not kept): continue it in a new --out folder")
 
 
 def _stack_padded(patches: Sequence[np.ndarray]) -> np.ndarray:
@@ -880,17 +910,18 @@ def ingest_answers(run_dir: str | Path, source: str | Path) -> IngestResult:
         What was done.
 
     Raises:
-        DataError: a missing, unknown or bad answer file.
-        RunStateError: no request to answer, or the step's answers were used already and differ.
+        DataError: a missing, unknown, bad or unreadable answer file.
+        RunStateError: no request to answer, the step's answers were used already and differ, or a
+            file of the run folder (request, stored answers, state, label store) is damaged.
     """
     run_dir, source = Path(run_dir), Path(source)
     req = read_request(run_dir)
     answers = _collect_answers(source, req)
     path = step_dir(run_dir, req.step) / "answers.npz"
+    done, store = _current_store(run_dir)  # a damaged run folder is refused before anything is written
     old = load_answers(run_dir, req.step)
     if old is not None and _same(old, answers):
         return IngestResult(req.step, len(req.regions), False, path)
-    done, store = _current_store(run_dir)
     if req.step <= done:
         raise RunStateError(f"{path}: step {req.step} already ran with other answers; they cannot change now")
     answers = _merge_answers(answers, req, store)

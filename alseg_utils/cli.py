@@ -1,8 +1,9 @@
 """The ``alseg`` command: run, sweep, report, data, reproduce, export, ingest.
 
-User errors (bad params, missing data, foreign run folders) print one line ``alseg: error: ...``
-and exit with status 2; no traceback. A run with ``--oracle files`` that waits for annotations
-prints one line saying what to annotate and the commands that continue, and exits with status 3.
+User errors (bad params, missing data, foreign run folders, damaged files in a run folder) print
+one line ``alseg: error: ...`` and exit with status 2; no traceback, and nothing in the folder
+changed. A run with ``--oracle files`` that waits for annotations prints one line saying what to
+annotate and the commands that continue, and exits with status 3.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--oracle", choices=("simulated", "files"), default="simulated",
                      help="who labels: ground truth (simulated) or a person through export / ingest (files)")
+    run.add_argument("--recover", action="store_true",
+                     help="rebuild a damaged state.json from steps.jsonl and the last step's intact files (or "
+                     "steps.jsonl from state.json); the damaged file is kept as <name>.damaged")
 
     sweep = sub.add_parser("sweep", help="every strategy x acquisition x seed through papermill")
     sweep.add_argument("params")
@@ -63,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from alseg_utils.active import run_active
+    from alseg_utils.active import ActiveRun
 
     overrides = {f"active.{k}": getattr(args, k) for k in ("strategy", "acquisition", "seed")
                  if getattr(args, k) is not None}
@@ -78,7 +82,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.reference:
             raise AlsegError("--reference trains on the ground truth of every image; run it with --oracle simulated")
         oracle = FilesOracle(out)
-    records = run_active(cfg, out, oracle=oracle, progress=not args.no_progress, reference=args.reference)
+    run = ActiveRun(cfg, out, oracle, progress=not args.no_progress, reference=args.reference,
+                    recover=args.recover)
+    for note in run.recovered:
+        print(f"alseg: {note}")
+    records = run.run()
     if records:
         last = records[-1]
         scores = (f"F1 {last['f1']:.3f}, Dice {last['dice']:.3f}, ECE {last['ece']:.4f}" if "f1" in last
@@ -113,11 +121,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from alseg_utils.results import check_results
     from alseg_utils.sweep import run_report
 
     results = Path(args.results)
     if not results.exists():
         raise AlsegError(f"{results}: no such folder; give a sweep folder such as runs/quick")
+    check_results(results)  # a damaged record stops the report here, before anything is written
     paths = run_report(results, Path(args.figures) if args.figures else None)
     for path in paths:
         print(path)

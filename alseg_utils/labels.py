@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from alseg_utils.regions import Region
-from alseg_utils.results import atomic_write_bytes
+from alseg_utils.results import atomic_write_bytes, damaged_file_error, read_npz_file
 
 UNLABELLED = 255
 
@@ -103,7 +103,22 @@ class LabelStore:
         atomic_write_bytes(path, buf.getvalue())
 
     @classmethod
-    def load(cls, path: str | Path) -> LabelStore:
-        """Read a store written by :meth:`save`."""
-        with np.load(path) as z:
-            return cls(z["labels"].copy(), z["contours"].copy(), z["valid"].copy())
+    def load(cls, path: str | Path, advice: str = "restore it from a copy, or start a new run folder"
+             ) -> LabelStore:
+        """Read a store written by :meth:`save`.
+
+        Args:
+            path: the ``.npz`` file.
+            advice: what the user can do when the file is damaged (part of the error).
+
+        Raises:
+            RunStateError: the file is missing, truncated or corrupt, or its arrays do not fit together.
+        """
+        what = "the label store"
+        z = read_npz_file(path, what, advice, keys=("labels", "contours", "valid"))
+        labels, contours, valid = z["labels"], z["contours"], z["valid"]
+        if not (labels.ndim == 3 and labels.shape == contours.shape == valid.shape and labels.dtype == np.uint8
+                and contours.dtype == np.uint8 and valid.dtype == bool):
+            raise damaged_file_error(path, what, f"arrays {labels.shape}, {contours.shape}, {valid.shape} do not "
+                                     "form [N, H, W] uint8 labels and contours with a bool valid mask", advice)
+        return cls(labels, contours, valid)

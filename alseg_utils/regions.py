@@ -7,6 +7,8 @@ sum of its pixel scores (the convolution of Alg. 2), computed exactly in float64
 sums. :func:`select_regions` takes the best window over all images, removes every window of the
 same image that overlaps it, and repeats: unlike the authors' code, which let chosen windows
 overlap and OR-merged them, no pixel of the labelling budget is counted twice.
+:func:`select_windows` runs the same search on scores given per window; the Random baseline gives
+it one uniform draw per window, so every window that may be chosen is equally likely.
 """
 
 from __future__ import annotations
@@ -202,7 +204,8 @@ def select_regions(scores: Tensor | np.ndarray, size: int | tuple[int, int], str
 
     Already-labelled pixels score 0; windows made only of labelled pixels are never chosen. The
     best window over all images is taken first, then the best window overlapping none chosen so
-    far, and so on. Ties go to the lowest (image, top, left).
+    far, and so on. Ties go to the lowest (image, top, left). The window scores are the sums of
+    :func:`region_scores`; :func:`select_windows` does the same search on scores given per window.
 
     The optional spatial-diversity rule (off by default, the paper's setting; see
     :mod:`alseg_utils.superpixels` for why it helps) caps the windows per image and keeps the
@@ -226,23 +229,65 @@ def select_regions(scores: Tensor | np.ndarray, size: int | tuple[int, int], str
         ValueError: malformed ``scores``/``labelled``, window larger than the image, ``m`` < 0, bad
             diversity settings.
     """
+    _check_selection(m, max_per_image, min_distance)
+    scores = _as_scores(scores)
+    if labelled is not None:
+        scores = np.where(_as_mask(labelled, scores.shape), 0, scores)  # [N, H, W]
+    sums = region_scores(scores, size, stride)  # [N, nh, nw]
+    return select_windows(sums, scores.shape[1:], size, stride, m, labelled,
+                          max_per_image=max_per_image, min_distance=min_distance)
+
+
+def select_windows(values: Tensor | np.ndarray, image_size: tuple[int, int], size: int | tuple[int, int],
+                   stride: int, m: int, labelled: Tensor | np.ndarray | None = None, *,
+                   max_per_image: int | None = None, min_distance: int = 0) -> list[Region]:
+    """The search of :func:`select_regions` on scores given per window instead of per pixel.
+
+    Greedy: the best window first, then the best window that overlaps none chosen so far (and
+    keeps the diversity rule), and so on; ties go to the lowest (image, top, left). Windows made
+    only of labelled pixels are never chosen. With one independent uniform draw per window as
+    ``values`` (the Random baseline) this draws ``m`` windows uniformly, one after the other, among
+    the windows still allowed.
+
+    Args:
+        values: window scores, ``[N, nh, nw]``, finite; entry ``[i, a, b]`` is the window of image
+            ``i`` at ``(tops[a], lefts[b])`` of :func:`region_origins`.
+        image_size: ``(H, W)`` of the pool images.
+        size: window side, or ``(height, width)``.
+        stride: step between windows, pixels.
+        m: number of regions wanted (>= 0); fewer are returned when fewer fit.
+        labelled: ``True`` where a pixel is already labelled (or padding), bool ``[N, H, W]``;
+            ``None`` = none.
+        max_per_image: at most this many windows per image; ``None`` = no cap.
+        min_distance: pixels kept free between two windows of one image (>= 0); 0 = they may touch.
+
+    Returns:
+        Up to ``m`` :class:`Region` objects, best first, pairwise disjoint.
+
+    Raises:
+        ValueError: ``values`` of the wrong shape or not finite, malformed ``labelled``, window
+            larger than the image, ``m`` < 0, bad diversity settings.
+    """
+    _check_selection(m, max_per_image, min_distance)
+    height, width = (int(s) for s in image_size)
+    tops, lefts = region_origins(height, width, size, stride)
+    value = np.array(_as_scores(values), dtype=np.float64)  # [N, nh, nw], a copy _greedy may change
+    if value.shape[1:] != (len(tops), len(lefts)):
+        raise ValueError(f"values {value.shape} must be [N, {len(tops)}, {len(lefts)}]: one score per window "
+                         f"of a {height}x{width} image (region_origins)")
+    if not np.isfinite(value).all():
+        raise ValueError("window values contain NaN or infinity; check the model's predictions")
+    if labelled is not None:
+        unlabelled = (~_as_mask(labelled, (value.shape[0], height, width))).view(np.uint8)  # [N, H, W]
+        value[region_scores(unlabelled, size, stride).numpy() == 0] = -np.inf  # nothing left to label
+    h, w = _pair(size)
+    return _greedy(value, tops, lefts, h, w, int(m), max_per_image, int(min_distance))
+
+
+def _check_selection(m: int, max_per_image: int | None, min_distance: int) -> None:
     if not isinstance(m, (int, np.integer)) or m < 0:
         raise ValueError(f"m (regions to select) must be an integer >= 0, got {m!r}")
     _check_diversity(max_per_image, min_distance)
-    scores = _as_scores(scores)
-    open_windows = None
-    if labelled is not None:
-        mask = _as_mask(labelled, scores.shape)
-        scores = scores.copy()  # [N, H, W]
-        np.copyto(scores, 0, where=mask)
-        unlabelled = (~mask).view(np.uint8)  # [N, H, W] in {0, 1}
-        open_windows = region_scores(unlabelled, size, stride).numpy() > 0  # [N, nh, nw]
-    sums = region_scores(scores, size, stride).numpy()  # [N, nh, nw]
-    if open_windows is not None:
-        sums[~open_windows] = -np.inf
-    tops, lefts = region_origins(scores.shape[1], scores.shape[2], size, stride)
-    h, w = _pair(size)
-    return _greedy(sums, tops, lefts, h, w, int(m), max_per_image, int(min_distance))
 
 
 def regions_mask(regions: list[Region], shape: tuple[int, int, int]) -> np.ndarray:

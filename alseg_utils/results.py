@@ -76,8 +76,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def one_line_reason(err: BaseException, limit: int = 100) -> str:
-    """``"Type: first line"`` of an exception, cut to ``limit`` characters."""
-    first = (str(err).strip().splitlines() or [""])[0]
+    """``"Type: first sentence"`` of an exception's message, cut to ``limit`` characters."""
+    first = (str(err).strip().splitlines() or [""])[0].split(". ")[0]
     text = f"{type(err).__name__}: {first}" if first else type(err).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -144,8 +144,8 @@ def read_npz_file(path: str | Path, what: str, advice: str, keys: Sequence[str] 
     if not path.is_file():
         raise RunStateError(f"{path}: {what} is missing; {advice}")
     try:
-        with np.load(path) as z:  # a plain .npy gives an array without a context manager: TypeError
-            arrays = {k: z[k] for k in z.files}
+        with open(path, "rb") as fh, np.load(fh) as z:  # own handle: np.load leaks its own on a bad zip
+            arrays = {k: z[k] for k in z.files}  # a plain .npy has no context manager: TypeError
     except Exception as err:  # noqa: BLE001 - zipfile, zlib, numpy and OS errors all mean "cannot be read"
         raise damaged_file_error(path, what, err, advice) from None
     missing = [k for k in keys if k not in arrays]
@@ -203,7 +203,7 @@ def read_records(run_dir: str | Path, advice: str = RECORDS_ADVICE) -> list[dict
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as err:
-        raise damaged_file_error(path, "the step records", err, advice) from None
+        raise damaged_file_error(path, "the step record file", err, advice) from None
     records = []
     for n, line in enumerate(lines, start=1):
         if not line.strip():
@@ -211,9 +211,10 @@ def read_records(run_dir: str | Path, advice: str = RECORDS_ADVICE) -> list[dict
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as err:
-            raise damaged_file_error(path, "the step records", f"line {n}: {one_line_reason(err)}", advice) from None
+            reason = f"line {n}: {one_line_reason(err)}"
+            raise damaged_file_error(path, "the step record file", reason, advice) from None
         if not isinstance(rec, dict) or rec.get("step") != len(records):
-            raise damaged_file_error(path, "the step records", f"line {n} is not the record of step {len(records)}",
+            raise damaged_file_error(path, "the step record file", f"line {n} is not the record of step {len(records)}",
                                      advice)
         records.append(rec)
     return records

@@ -180,12 +180,20 @@ def load_superpixels(path: str | Path) -> tuple[np.ndarray, str]:
 
     Raises:
         FileNotFoundError: when ``path`` does not exist.
-        ValueError: when the file is not a superpixel file.
+        ValueError: when the file is damaged (truncated, corrupt) or not a superpixel file.
     """
-    with np.load(Path(path)) as z:
-        if "segments" not in z.files:
-            raise ValueError(f"{path} holds no superpixels; delete it and let them be recomputed")
-        return z["segments"].astype(np.int32), str(z["fingerprint"]) if "fingerprint" in z.files else ""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such superpixel file")
+    try:
+        with open(path, "rb") as fh, np.load(fh) as z:  # own handle: np.load leaks its own on a bad zip
+            arrays = {k: z[k] for k in z.files}  # a plain .npy has no context manager: TypeError
+    except Exception as err:  # noqa: BLE001 - zipfile, zlib, numpy and OS errors all mean "cannot be read"
+        raise ValueError(f"{path} cannot be read ({type(err).__name__}); delete it and let the superpixels be "
+                         "recomputed") from None
+    if "segments" not in arrays:
+        raise ValueError(f"{path} holds no superpixels; delete it and let them be recomputed")
+    return arrays["segments"].astype(np.int32), str(arrays["fingerprint"]) if "fingerprint" in arrays else ""
 
 
 def cached_superpixels(path: str | Path, images: np.ndarray, n_pixels: int, compactness: float = 40.0,
@@ -193,7 +201,9 @@ def cached_superpixels(path: str | Path, images: np.ndarray, n_pixels: int, comp
     """:func:`compute_superpixels`, read from ``path`` when it was computed from the same inputs.
 
     The file stores a hash of the images, valid mask, ``n_pixels`` and ``compactness``; when any of
-    them differ (or the file is missing) the segments are recomputed and the file rewritten.
+    them differ (or the file is missing or damaged) the segments are recomputed and the file
+    rewritten. That is safe because SLIC is deterministic: the recomputed segments are the ones the
+    file held.
 
     Args:
         path: cache file (``.npz``), e.g. ``<run folder>/superpixels.npz``.
@@ -212,7 +222,10 @@ def cached_superpixels(path: str | Path, images: np.ndarray, n_pixels: int, comp
     _check_segment_size(n_pixels, compactness, images.shape[1], images.shape[2])
     key = _fingerprint(images, valid, int(n_pixels), float(compactness))
     if Path(path).exists():
-        segments, stored = load_superpixels(path)
+        try:
+            segments, stored = load_superpixels(path)
+        except ValueError:  # damaged: recomputed below, with the same result
+            segments, stored = np.zeros(0, np.int32), ""
         if stored == key and segments.shape == images.shape[:3]:
             return segments
     segments = compute_superpixels(images, n_pixels, compactness, valid)
@@ -361,13 +374,53 @@ def select_superpixels(scores: Tensor | np.ndarray, segments: np.ndarray | Tenso
     Raises:
         ValueError: malformed inputs, ``budget_pixels`` < 0, bad diversity settings.
     """
+    _check_budget(budget_pixels, max_per_image, min_distance)
+    value = superpixel_scores(scores, segments, labelled, reduce)  # [N, S_max]
+    return select_segments(value, segments, budget_pixels, labelled, max_per_image, min_distance)
+
+
+def select_segments(values: np.ndarray | Tensor, segments: np.ndarray | Tensor, budget_pixels: int,
+                    labelled: np.ndarray | Tensor | None = None, max_per_image: int | None = None,
+                    min_distance: int = 0) -> list[SuperpixelPick]:
+    """The search of :func:`select_superpixels` on scores given per segment instead of per pixel.
+
+    Greedy by value under the pixel budget, with the same rules (a segment costs its unlabelled
+    pixels; one that does not fit the budget left is skipped; segments with no unlabelled pixel are
+    never picked; ties to the lowest (image, segment)). With one independent uniform draw per
+    segment as ``values`` (the Random baseline) each pick is uniform among the segments that still
+    fit the budget (and the diversity rule): the walk goes best first and the budget only shrinks,
+    so a segment skipped once never fits later.
+
+    Args:
+        values: segment scores, ``[N, S_max]`` with ``S_max = segments.max() + 1``, finite.
+        segments: segment ids, int ``[N, H, W]``, ``-1`` on padding.
+        budget_pixels: most unlabelled pixels a step may add, >= 0.
+        labelled: ``True`` where a pixel is already labelled, bool ``[N, H, W]``; ``None`` = none.
+        max_per_image: at most this many picks per image in this step; ``None`` = no cap.
+        min_distance: pixel rows or columns kept free between two picks of one image, >= 0.
+
+    Returns:
+        The picks, best first; their ``pixels`` sum to at most ``budget_pixels``.
+
+    Raises:
+        ValueError: ``values`` of the wrong shape or not finite, malformed ``segments`` or
+            ``labelled``, ``budget_pixels`` < 0, bad diversity settings.
+    """
+    _check_budget(budget_pixels, max_per_image, min_distance)
+    segments = _as_segments(segments)
+    cost = segment_pixels(segments, labelled)  # [N, S_max]
+    value = np.asarray(values.detach().cpu().numpy() if isinstance(values, Tensor) else values, dtype=np.float64)
+    if value.shape != cost.shape:
+        raise ValueError(f"values {value.shape} must be [N, S_max] = {cost.shape}: one score per segment id")
+    if not np.isfinite(value).all():
+        raise ValueError("segment values contain NaN or infinity; check the model's predictions")
+    return _greedy_budget(value, cost, segments, int(budget_pixels), max_per_image, int(min_distance))
+
+
+def _check_budget(budget_pixels: int, max_per_image: int | None, min_distance: int) -> None:
     if not isinstance(budget_pixels, (int, np.integer)) or isinstance(budget_pixels, bool) or budget_pixels < 0:
         raise ValueError(f"budget_pixels must be an integer >= 0, got {budget_pixels!r}")
     _check_diversity(max_per_image, min_distance)
-    value = superpixel_scores(scores, segments, labelled, reduce)  # [N, S_max]
-    segments = _as_segments(segments)
-    cost = segment_pixels(segments, labelled)  # [N, S_max]
-    return _greedy_budget(value, cost, segments, int(budget_pixels), max_per_image, int(min_distance))
 
 
 def _greedy_budget(value: np.ndarray, cost: np.ndarray, segments: np.ndarray, budget: int,

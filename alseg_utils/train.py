@@ -654,24 +654,39 @@ def save_checkpoint(model: nn.Module, path: str | Path) -> None:
         raise
 
 
-def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
+def load_checkpoint(model: nn.Module, path: str | Path,
+                    advice: str = "retrain, or restore the file from a copy") -> nn.Module:
     """Load weights saved by :func:`save_checkpoint` (``weights_only=True``, onto the model's device).
 
     Args:
         model: a network built with the same :class:`ModelConfig` as the saved one.
         path: the checkpoint file.
+        advice: what the user can do when the file is damaged (part of the error).
 
     Returns:
         The same model with the weights loaded.
 
     Raises:
-        RunStateError: the file is missing or does not match the model's architecture.
+        RunStateError: the file is missing, damaged (truncated, not a checkpoint) or does not match
+            the model's architecture.
     """
+    import warnings
+
+    from alseg_utils.results import damaged_file_error
+
     path = Path(path)
     if not path.is_file():
         raise RunStateError(f"checkpoint {path} not found; retrain or point to an existing run directory")
     device = next(model.parameters()).device
-    state = torch.load(path, map_location=device, weights_only=True)
+    try:
+        with warnings.catch_warnings():  # torch warns about some foreign pickles before refusing them
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - zip, pickle, EOF and OS errors all mean "cannot be read"
+        raise damaged_file_error(path, "the model checkpoint", err, advice) from None
+    if not isinstance(state, dict):
+        raise damaged_file_error(path, "the model checkpoint", f"holds a {type(state).__name__}, not a state_dict",
+                                 advice)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:

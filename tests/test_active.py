@@ -12,12 +12,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
+from PIL import Image
+from scipy.stats import chisquare
 
+import alseg_utils.active as active
 from alseg_utils.active import ActiveRun, load_selection, run_active, run_full_image, run_region
 from alseg_utils.config import load_config
 from alseg_utils.errors import ConfigError, RunStateError
 from alseg_utils.labels import LabelStore
+from alseg_utils.regions import region_origins
+from alseg_utils.synthetic import render_glas_image
+from alseg_utils.uncertainty import MCPrediction
 
 TINY = {
     "name": "tiny",
@@ -142,3 +149,131 @@ def test_killed_run_resumes_to_identical_records(params: Path, tmp_path: Path) -
     whole = [json.loads(x) for x in (tmp_path / "whole" / "steps.jsonl").read_text().splitlines()]
     cut = [json.loads(x) for x in (tmp_path / "cut" / "steps.jsonl").read_text().splitlines()]
     assert len(whole) == 3 and _comparable(cut) == _comparable(whole)
+
+
+# ----------------------------------------------------------------------------- Random is uniform over units
+
+# train/test images of unequal sizes, zero-padded to 64 x 96 (``data.resize: pad``)
+UNEQUAL_SIZES = [(64, 96), (40, 96), (64, 48), (33, 40), (50, 70), (64, 96), (20, 30), (45, 96), (64, 64),
+                 (30, 90), (60, 33), (64, 96), (36, 50), (25, 96)]
+
+
+@pytest.fixture(scope="module")
+def unequal_params(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``folder`` data set of images of unequal sizes, with TINY's other settings."""
+    root = tmp_path_factory.mktemp("unequal")
+    rng = np.random.default_rng(0)
+    for split, sizes in (("train", UNEQUAL_SIZES), ("test", UNEQUAL_SIZES[:2])):
+        for k, (h, w) in enumerate(sizes):
+            (root / "data" / split / "images").mkdir(parents=True, exist_ok=True)
+            (root / "data" / split / "masks").mkdir(parents=True, exist_ok=True)
+            image, glands = render_glas_image(rng, (h, w), malignant=bool(k % 2))
+            Image.fromarray(image).save(root / "data" / split / "images" / f"img{k:02d}.png")
+            Image.fromarray(glands).save(root / "data" / split / "masks" / f"img{k:02d}.png")
+    raw = json.loads(json.dumps(TINY))
+    raw["data"] = {"dataset": "folder", "root": "data", "synthetic": False, "image_size": [64, 96],
+                   "resize": "pad", "n_initial": 3, "n_val": 3, "contour_radius": 1}
+    raw["active"] |= {"acquisition": "random", "images_per_step": 1, "regions_per_step": 1,
+                      "region_size": 32, "region_stride": 32}
+    path = root / "unequal.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _constant_prediction(model, images, T, **kwargs) -> MCPrediction:
+    """What mc_predict would return for a model that is equally unsure everywhere (no network run)."""
+    n, h, w = images.shape[:3]
+    return MCPrediction(mean=torch.full((n, 2, h, w), 0.5), mean_entropy=torch.full((n, h, w), 0.6931),
+                        contour=None, samples=T)
+
+
+def _random_steps(params: Path, out: Path, monkeypatch: pytest.MonkeyPatch, trials: int, prepare=None,
+                  **active_overrides) -> tuple[ActiveRun, LabelStore, list[dict]]:
+    """``trials`` Random acquisitions (steps 1..trials, each its own generator) on the same labelled set."""
+    monkeypatch.setattr(active, "mc_predict", _constant_prediction)
+    run = ActiveRun(_cfg(params, **active_overrides), out, progress=False)
+    base = run._initial_store()
+    if prepare is not None:
+        prepare(base)
+    selections = []
+    for step in range(1, trials + 1):
+        store = LabelStore(base.labels.copy(), base.contours.copy(), base.valid)
+        selections.append(run._acquire(step, store, model=None))
+    return run, base, selections
+
+
+def _assert_uniform(counts: dict, units: list, trials: int) -> None:
+    """Every allowed unit chosen, nothing else, and a chi-square test of equal frequencies passes."""
+    assert set(counts) <= set(units), f"chose units that may not be chosen: {set(counts) - set(units)}"
+    observed = np.array([counts.get(u, 0) for u in units])
+    assert observed.sum() == trials
+    assert chisquare(observed).pvalue > 1e-3, f"not uniform over {len(units)} units: {observed.tolist()}"
+
+
+def test_random_full_images_are_drawn_uniformly_whatever_their_size(unequal_params: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    trials = 400
+    run, base, selections = _random_steps(unequal_params, tmp_path / "r", monkeypatch, trials, strategy="full")
+    pool = base.unlabelled_images()
+    real = base.valid[pool].sum(axis=(1, 2))
+    assert real.max() > 3 * real.min()  # the pool really holds images of unequal size
+    counts: dict = {}
+    for sel in selections:
+        (image,) = sel["images"]
+        counts[image] = counts.get(image, 0) + 1
+        assert sel["acquired_pixels"] == base.valid[image].sum()  # what was labelled is still recorded
+        assert sel["arrays"]["acquired_score"].shape == (sel["acquired_pixels"],)
+    _assert_uniform(counts, pool, trials)
+    again = run._acquire(7, LabelStore(base.labels.copy(), base.contours.copy(), base.valid), model=None)
+    assert again["images"] == selections[6]["images"]  # reproducible by step seed
+
+
+def _open_windows(already: np.ndarray, size: int, stride: int) -> list[tuple[int, int, int]]:
+    """(image, top, left) of the windows with at least one pixel still to label, by brute force."""
+    tops, lefts = region_origins(already.shape[1], already.shape[2], size, stride)
+    return [(i, t, l) for i in range(len(already)) for t in tops for l in lefts
+            if not already[i, t:t + size, l:l + size].all()]
+
+
+def test_random_windows_are_drawn_uniformly_among_those_left_to_label(unequal_params: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    def label_some(store: LabelStore) -> None:  # a whole window of pool image 3 and half of another
+        store.labels[3, 0:32, 0:32] = 0
+        store.labels[3, 0:16, 32:64] = 0
+
+    trials = 1000
+    _, base, selections = _random_steps(unequal_params, tmp_path / "r", monkeypatch, trials, prepare=label_some,
+                                        strategy="region")
+    already = base.labelled() | ~base.valid  # [N, H, W]
+    windows = _open_windows(already, 32, 32)
+    assert (3, 0, 0) not in windows and (3, 0, 32) in windows
+    partly = [w for w in windows if already[w[0], w[1]:w[1] + 32, w[2]:w[2] + 32].any()]
+    assert len(partly) > len(windows) // 4  # many windows hold padding: the old sum-of-noise rule skipped them
+    counts: dict = {}
+    for sel in selections:
+        ((image, top, left, h, w),) = sel["regions"]
+        counts[(image, top, left)] = counts.get((image, top, left), 0) + 1
+        assert sel["acquired_pixels"] == (~already[image, top:top + h, left:left + w]).sum()
+    _assert_uniform(counts, windows, trials)
+
+
+def test_random_superpixels_are_drawn_uniformly_among_those_that_fit(unequal_params: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    trials = 800
+    run, base, selections = _random_steps(unequal_params, tmp_path / "r", monkeypatch, trials,
+                                          strategy="superpixel", region_size=30, superpixel_pixels=700)
+    budget = run.cfg.active.pixel_budget()  # one 30 x 30 window: 900 px
+    segments = run._superpixels()  # [N, H, W]
+    already = base.labelled() | ~base.valid
+    sizes = {(i, int(s)): int(((segments[i] == s) & ~already[i]).sum())
+             for i in range(len(segments)) for s in np.unique(segments[i]) if s >= 0}
+    allowed = sorted(u for u, px in sizes.items() if 0 < px <= budget)
+    assert len(allowed) < sum(px > 0 for px in sizes.values())  # some segments do not fit the budget
+    assert max(sizes[u] for u in allowed) > 1.5 * min(sizes[u] for u in allowed)  # unequal segments
+    counts: dict = {}
+    for sel in selections:
+        image, segment, pixels = sel["superpixels"][0]  # the first pick: drawn among all that fit
+        counts[(image, segment)] = counts.get((image, segment), 0) + 1
+        assert pixels == sizes[(image, segment)]
+        assert sum(p for _, _, p in sel["superpixels"]) <= budget
+    _assert_uniform(counts, allowed, trials)

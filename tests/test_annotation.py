@@ -462,6 +462,90 @@ def test_export_of_the_initial_set_and_foreign_folders(cfg, paused: dict, tmp_pa
         export_request(paused["run"], tmp_path / "e7", step=7)
 
 
+# ----------------------------------------------------------------------------- damaged run folders
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _answer_png_truncated(c: dict) -> tuple[str, str]:
+    _truncate(c["answers"] / _first(c["manifest"])["mask_file"])
+    return _first(c["manifest"])["mask_file"], "cannot read this image"
+
+
+def _request_json_truncated(c: dict) -> tuple[str, str]:
+    _truncate(step_dir(c["run"], 1) / "request.json")
+    return "request.json", "rerun the `alseg run"
+
+
+def _request_json_without_regions(c: dict) -> tuple[str, str]:
+    (step_dir(c["run"], 1) / "request.json").write_text('{"step": 1}')
+    return "request.json", "rerun the `alseg run"
+
+
+def _request_npz_truncated(c: dict) -> tuple[str, str]:
+    _truncate(step_dir(c["run"], 1) / "request.npz")
+    return "request.npz", "rerun the `alseg run"
+
+
+def _state_truncated(c: dict) -> tuple[str, str]:
+    _truncate(c["run"] / "state.json")
+    return "state.json", "--recover"
+
+
+def _labels_truncated(c: dict) -> tuple[str, str]:
+    _truncate(c["run"] / "labels_step_000.npz")
+    return "labels_step_000.npz", "new --out"
+
+
+def _stored_answers_truncated(c: dict) -> tuple[str, str]:
+    assert main(["ingest", str(c["run"]), "--from", str(c["answers"])]) == 0
+    _truncate(step_dir(c["run"], 1) / "answers.npz")
+    return "answers.npz", "move the file away"
+
+
+DAMAGED = {"answer png": _answer_png_truncated, "request.json": _request_json_truncated,
+           "request.json fields": _request_json_without_regions, "request.npz": _request_npz_truncated,
+           "state": _state_truncated, "labels": _labels_truncated, "stored answers": _stored_answers_truncated}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED))
+def test_ingest_into_a_damaged_run_folder_gives_one_line_and_changes_nothing(
+        case: str, truth, paused_copy: dict, capsys: pytest.CaptureFixture) -> None:
+    from tests.test_cli import _refused
+
+    scripted_annotator(paused_copy["export"], truth)
+    name, advice = DAMAGED[case](paused_copy)
+    _refused(["ingest", str(paused_copy["run"]), "--from", str(paused_copy["answers"])], paused_copy["run"],
+             capsys, name, advice)
+
+
+def test_export_from_a_damaged_request_or_into_a_damaged_export(paused_copy: dict, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    from tests.test_cli import _refused
+
+    run, export = paused_copy["run"], paused_copy["export"]
+    (export / "manifest.json").write_text('{"run": ')
+    _refused(["export", str(run), "--to", str(export)], export, capsys, "manifest.json", "choose another --to")
+    _truncate(step_dir(run, 1) / "request.npz")
+    _refused(["export", str(run), "--to", str(tmp_path / "new")], run, capsys, "request.npz",
+             "rerun the `alseg run")
+    assert not (tmp_path / "new").exists()
+
+
+def test_files_run_with_damaged_stored_answers(params: Path, truth, paused_copy: dict,
+                                               capsys: pytest.CaptureFixture) -> None:
+    from tests.test_cli import _refused
+
+    run = paused_copy["run"]
+    scripted_annotator(paused_copy["export"], truth)
+    name, advice = _stored_answers_truncated(paused_copy)
+    _refused(["run", str(params), "--oracle", "files", "--no-progress", "--out", str(run)], run, capsys,
+             name, advice)
+
+
 def test_oracle_needs_the_request() -> None:
     oracle = FilesOracle("nowhere")
     with pytest.raises(ValueError, match="AnnotationRequest"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +78,163 @@ def test_reproduce_keeps_each_params_files_figures_apart(tmp_path: Path, monkeyp
     calls.clear()
     assert main(["reproduce", "a.yaml", "bad.yaml"]) == 2  # every file is checked before any sweep
     assert calls == []
+
+
+# ----------------------------------------------------------------------------- empty and damaged input
+
+
+@pytest.mark.parametrize("text", ["", "# nothing but a comment\n\n"])
+def test_empty_params_file_is_refused(tmp_path: Path, text: str, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "p.yaml").write_text(text)
+    assert main(["run", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "run")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("alseg: error:") and "params file is empty" in lines[0]
+    assert "p.yaml" in lines[0] and "params/quick.yaml" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _records(run: Path) -> list[dict]:
+    return [{k: v for k, v in json.loads(line).items() if k != "timing"}
+            for line in (run / "steps.jsonl").read_text().splitlines()]
+
+
+def _run_args(params: Path, out: Path, *extra: str) -> list[str]:
+    return ["run", str(params), "--strategy", "region", "--acquisition", "bald", "--no-progress",
+            "--out", str(out), *extra]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A finished two-step run ("whole") and the same run stopped after step 1 ("cut", kept pristine)."""
+    import alseg_utils.active as active
+    from tests.test_active import TINY
+
+    root = tmp_path_factory.mktemp("damaged")
+    params = root / "tiny.yaml"
+    params.write_text(yaml.safe_dump(TINY))
+    assert main(_run_args(params, root / "runs" / "whole")) == 0
+    acquire = active.ActiveRun._acquire
+
+    def interrupted(self, step, store, model):  # as if Ctrl-C came during step 2
+        if step == 2:
+            raise KeyboardInterrupt
+        return acquire(self, step, store, model)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(active.ActiveRun, "_acquire", interrupted)
+        assert main(_run_args(params, root / "runs" / "cut")) == 130
+    assert json.loads((root / "runs" / "cut" / "state.json").read_text())["step"] == 1
+    return {"params": params, "whole": root / "runs" / "whole", "cut": root / "runs" / "cut",
+            "cache": root / "runs" / ".initial_models"}
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _damage_last_line(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:-20])
+
+
+def _refused(argv: list[str], folder: Path, capsys: pytest.CaptureFixture, *needles: str) -> str:
+    """``main(argv)`` exits 2 with one ``alseg: error:`` line holding ``needles``; ``folder`` is unchanged."""
+    before = _snapshot(folder)
+    capsys.readouterr()
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("alseg: error:"), captured.err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    assert _snapshot(folder) == before
+    return lines[0]
+
+
+DAMAGE = {  # file of the stopped run -> how it is damaged, what the error line must say
+    "state truncated": ("state.json", _truncate, "--recover"),
+    "state not json": ("state.json", lambda p: p.write_text("not json at all"), "--recover"),
+    "state of another shape": ("state.json", lambda p: p.write_text('{"step": 1}'), "--recover"),
+    "state missing": ("state.json", lambda p: p.unlink(), "--recover"),
+    "records truncated": ("steps.jsonl", _damage_last_line, "--recover"),
+    "labels truncated": ("labels_step_001.npz", _truncate, "new --out"),
+    "labels not npz": ("labels_step_001.npz", lambda p: p.write_bytes(b"\x00" * 100), "new --out"),
+    "model truncated": ("model_step_001.pt", _truncate, "new --out"),
+    "model empty": ("model_step_001.pt", lambda p: p.write_bytes(b""), "new --out"),
+    "config truncated": ("config.json", _truncate, "new --out"),
+    "config of another shape": ("config.json", lambda p: p.write_text("[1, 2]"), "new --out"),
+    "config missing": ("config.json", lambda p: p.unlink(), "new --out"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGE))
+def test_damaged_run_folder_gives_one_line_and_changes_nothing(case: str, runs: dict, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    name, damage, advice = DAMAGE[case]
+    run = tmp_path / "run"
+    shutil.copytree(runs["cut"], run)
+    damage(run / name)
+    _refused(_run_args(runs["params"], run), run, capsys, name, advice)
+
+
+def test_damaged_state_and_records_cannot_be_recovered(runs: dict, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(runs["cut"], run)
+    _truncate(run / "state.json")
+    _truncate(run / "labels_step_001.npz")
+    _refused(_run_args(runs["params"], run, "--recover"), run, capsys, "state.json", "cannot be rebuilt",
+             "labels_step_001.npz", "new --out")
+    shutil.copy(runs["cut"] / "labels_step_001.npz", run / "labels_step_001.npz")
+    _damage_last_line(run / "steps.jsonl")
+    _refused(_run_args(runs["params"], run, "--recover"), run, capsys, "steps.jsonl", "cannot be recovered")
+
+
+@pytest.mark.parametrize("name", ["state.json", "steps.jsonl"])
+def test_recover_rebuilds_the_damaged_file_and_the_run_goes_on_unchanged(name: str, runs: dict, tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(runs["cut"], run)
+    _truncate(run / name)
+    damaged = (run / name).read_bytes()
+    capsys.readouterr()
+    assert main(_run_args(runs["params"], run, "--recover")) == 0
+    out = capsys.readouterr().out
+    assert f"alseg: rebuilt {run / name}" in out or f"alseg: wrote {run / name} again" in out
+    assert (run / f"{name}.damaged").read_bytes() == damaged  # the damaged file is kept, byte for byte
+    for kept in ("config.json", "selections/step_001.npz", "superpixels.npz"):
+        assert not (run / kept).exists() or (run / kept).read_bytes() == (runs["cut"] / kept).read_bytes()
+    assert _records(run) == _records(runs["whole"])  # steps 0-1 as they were, step 2 as in an uninterrupted run
+    state = json.loads((run / "state.json").read_text())
+    assert state["step"] == 2 and [r["step"] for r in state["records"]] == [0, 1, 2]
+
+
+def test_damaged_initial_model_cache_is_refused_not_retrained(runs: dict, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    shutil.copytree(runs["cache"], tmp_path / ".initial_models")
+    (key,) = [p.name for p in (tmp_path / ".initial_models").iterdir()]
+    cache = tmp_path / ".initial_models" / key
+    for name, damage in (("metrics.json", _truncate), ("model.pt", _truncate), ("model.pt", lambda p: p.unlink())):
+        shutil.copytree(runs["cache"] / key, cache, dirs_exist_ok=True)
+        damage(cache / name)
+        _refused(_run_args(runs["params"], tmp_path / f"new-{name}"), tmp_path / ".initial_models", capsys,
+                 str(cache / name), "delete the folder")
+
+
+def test_report_on_damaged_records_or_config(runs: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    results = tmp_path / "results"
+    for name in ("whole", "cut"):
+        shutil.copytree(runs[name], results / name)
+    _damage_last_line(results / "cut" / "steps.jsonl")
+    _refused(["report", str(results), "--figures", str(tmp_path / "figures")], results, capsys,
+             str(results / "cut" / "steps.jsonl"), "line 2", "--recover")
+    shutil.copy(runs["cut"] / "steps.jsonl", results / "cut" / "steps.jsonl")
+    (results / "whole" / "config.json").write_text('{"fingerprint": ')
+    _refused(["report", str(results), "--figures", str(tmp_path / "figures")], results, capsys,
+             str(results / "whole" / "config.json"), "move the run folder out")
+    assert not (tmp_path / "figures").exists()

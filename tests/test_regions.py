@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alseg_utils.regions import Region, region_origins, region_scores, regions_mask, select_regions
+from alseg_utils.regions import Region, region_origins, region_scores, regions_mask, select_regions, select_windows
 
 
 def _brute_sums(scores: np.ndarray, size: int, stride: int) -> np.ndarray:
@@ -182,6 +182,57 @@ def test_select_regions_equals_brute_force_greedy(pool: tuple) -> None:
     assert not any(a.overlaps(b) for a, b in itertools.combinations(chosen, 2))
     if labelled is not None:
         assert all(not labelled[(r.image, *r.slices)].all() for r in chosen)
+
+
+def test_select_windows_takes_the_given_window_scores() -> None:
+    values = np.zeros((1, 3, 3))  # 2x2 windows at stride 1 on a 4x4 image
+    values[0, 1, 1] = 3.0  # best, but entirely labelled: never chosen
+    values[0, 0, 2] = 2.0  # partly labelled: keeps its value
+    values[0, 1, 0] = 1.0  # overlaps no earlier pick
+    labelled = np.zeros((1, 4, 4), dtype=bool)
+    labelled[0, 1:3, 1:3] = True
+    chosen = select_windows(values, (4, 4), 2, 1, m=3, labelled=labelled)
+    assert chosen == [Region(0, 0, 2, 2, 2), Region(0, 1, 0, 2, 2), Region(0, 2, 2, 2, 2)]
+    assert select_windows(values, (4, 4), 2, 1, m=1) == [Region(0, 1, 1, 2, 2)]  # nothing labelled
+
+
+def _brute_select_values(values: np.ndarray, image_size: tuple[int, int], size: int, stride: int, m: int,
+                         labelled: np.ndarray | None) -> list[Region]:
+    """Greedy by brute force on given window values: best first, skip overlaps and fully labelled ones."""
+    tops, lefts = region_origins(*image_size, size, stride)
+    cands = sorted((-values[i, a, b], i, t, l) for i, (a, t), (b, l)
+                   in itertools.product(range(len(values)), enumerate(tops), enumerate(lefts))
+                   if labelled is None or not labelled[i, t:t + size, l:l + size].all())
+    chosen: list[Region] = []
+    for _, i, t, l in cands:
+        r = Region(i, t, l, size, size)
+        if len(chosen) < m and not any(r.overlaps(c) for c in chosen):
+            chosen.append(r)
+    return chosen
+
+
+@settings(max_examples=60, deadline=None)
+@given(_pool(), st.integers(0, 2**16))
+def test_select_windows_equals_brute_force_and_select_regions(pool: tuple, seed: int) -> None:
+    scores, labelled, size, stride, m = pool
+    tops, lefts = region_origins(scores.shape[1], scores.shape[2], size, stride)
+    values = np.random.default_rng(seed).random((len(scores), len(tops), len(lefts)))  # Random's draws
+    chosen = select_windows(values, scores.shape[1:], size, stride, m, labelled)
+    assert chosen == _brute_select_values(values, scores.shape[1:], size, stride, m, labelled)
+    masked = scores if labelled is None else np.where(labelled, 0, scores)
+    sums = region_scores(masked, size, stride)
+    assert select_windows(sums, scores.shape[1:], size, stride, m, labelled) == select_regions(
+        scores, size, stride, m, labelled)
+
+
+@pytest.mark.parametrize("values,match", [
+    (np.zeros((1, 3, 2)), r"must be \[N, 3, 3\]"),
+    (np.full((1, 3, 3), np.inf), "NaN or infinity"),
+    (np.zeros((3, 3)), r"\[N, H, W\]"),
+])
+def test_select_windows_rejects_bad_values(values: np.ndarray, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        select_windows(values, (4, 4), 2, 1, 1)
 
 
 # --------------------------------------------------------------------------- Region and masks

@@ -11,10 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from alseg_utils.errors import RunStateError
 from alseg_utils.results import (
     atomic_write_text,
+    check_results,
     load_records,
     pixels_to_reach,
+    read_json_file,
+    read_npz_file,
     read_records,
     table1,
     table1_markdown,
@@ -116,3 +120,66 @@ def test_seed_summary_matches_seeds_by_step() -> None:
     assert out.loc[("full", 0, "nll")]["std"] == 0.0
     with pytest.raises(ValueError, match="brier"):
         seed_summary(df, ["brier"])
+
+
+# ----------------------------------------------------------------------------- damaged files
+
+
+def test_damaged_records_name_the_file_and_the_line(tmp_path: Path) -> None:
+    path = write_records(tmp_path, _records("full", 0, [0.1, 0.2, 0.3], [0.3, 0.4, 0.5]))
+    text = path.read_text()
+    path.write_text(text[:-10])  # the last record cut short
+    with pytest.raises(RunStateError, match=r"steps.jsonl: the step record file is damaged .*line 3: JSONDecodeError"):
+        read_records(tmp_path)
+    lines = text.splitlines()
+    path.write_text(lines[0] + "\n" + lines[2] + "\n")  # a record lost in the middle
+    with pytest.raises(RunStateError, match="line 2 is not the record of step 1"):
+        read_records(tmp_path)
+    with pytest.raises(RunStateError, match="line 2 is not the record of step 1"):
+        load_records(tmp_path)
+    path.write_text("\n".join(lines) + "\n\n")  # blank lines are fine
+    assert [r["step"] for r in read_records(tmp_path)] == [0, 1, 2]
+
+
+def test_read_json_file_refuses_missing_broken_and_other_shapes(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    with pytest.raises(RunStateError, match=r"x.json: the thing is missing; do this"):
+        read_json_file(path, "the thing", "do this")
+    path.write_text('{"a": [1, 2')
+    with pytest.raises(RunStateError, match=r"x.json: the thing is damaged or truncated \(JSONDecodeError.*; do this"):
+        read_json_file(path, "the thing", "do this")
+    path.write_text("[1, 2]")
+    with pytest.raises(RunStateError, match=r"\(a JSON list, not a dict\)"):
+        read_json_file(path, "the thing", "do this")
+    assert read_json_file(path, "the thing", "do this", kind=list) == [1, 2]
+
+
+def test_read_npz_file_refuses_truncated_foreign_and_incomplete_files(tmp_path: Path) -> None:
+    path = tmp_path / "a.npz"
+    np.savez_compressed(path, x=np.arange(1000), y=np.ones((30, 30)))
+    got = read_npz_file(path, "the arrays", "do this", keys=("x", "y"))
+    assert got["x"].tolist() == list(range(1000)) and got["y"].shape == (30, 30)
+    data = path.read_bytes()
+    for broken, reason in ((data[: len(data) // 2], "BadZipFile"), (b"", "EOFError"),
+                           (data[:100] + bytes(60) + data[160:], r"\w+")):
+        path.write_bytes(broken)
+        with pytest.raises(RunStateError, match=rf"a.npz: the arrays is damaged or truncated \({reason}.*; do this"):
+            read_npz_file(path, "the arrays", "do this")
+    with open(path, "wb") as fh:
+        np.save(fh, np.arange(3))  # a .npy, not an .npz
+    with pytest.raises(RunStateError, match="TypeError"):
+        read_npz_file(path, "the arrays", "do this")
+    np.savez(path, x=np.arange(3))
+    with pytest.raises(RunStateError, match="no 'y' array"):
+        read_npz_file(path, "the arrays", "do this", keys=("x", "y"))
+
+
+def test_check_results_reads_every_record_once(tmp_path: Path) -> None:
+    for seed in (0, 1):
+        run = tmp_path / "results" / f"full-bald-s{seed}"
+        write_records(run, _records("full", seed, [0.1, 0.2], [0.3, 0.4]))
+        (run / "config.json").write_text(json.dumps({"fingerprint": "abc", "config": {}}))
+    assert check_results(tmp_path) == 2
+    (tmp_path / "results" / "full-bald-s1" / "config.json").write_text('{"fingerprint": "abc"}')
+    with pytest.raises(RunStateError, match=r"full-bald-s1/config.json: .*no fingerprint or config"):
+        check_results(tmp_path)

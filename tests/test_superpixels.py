@@ -13,7 +13,8 @@ from scipy import ndimage
 
 from alseg_utils import superpixels as sp
 from alseg_utils.superpixels import (SuperpixelPick, cached_superpixels, compute_superpixels, load_superpixels,
-                                     save_superpixels, segment_pixels, select_superpixels, superpixel_mask,
+                                     save_superpixels, segment_pixels, select_segments, select_superpixels,
+                                     superpixel_mask,
                                      superpixel_scores)
 from alseg_utils.synthetic import render_glas_image
 
@@ -161,6 +162,19 @@ def test_save_and_load_round_trip(tmp_path) -> None:
         load_superpixels(tmp_path / "other.npz")
 
 
+def test_damaged_cache_is_recomputed_and_loading_it_names_the_file(tmp_path) -> None:
+    images = _quadrants()
+    expected = compute_superpixels(images, 64)
+    path = tmp_path / "sp.npz"
+    cached_superpixels(path, images, 64)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"sp.npz cannot be read \(BadZipFile\); delete it"):
+        load_superpixels(path)
+    np.testing.assert_array_equal(cached_superpixels(path, images, 64), expected)  # SLIC is deterministic
+    np.testing.assert_array_equal(load_superpixels(path)[0], expected)  # and the file is whole again
+
+
 def test_cache_is_reused_only_for_the_same_inputs(tmp_path, monkeypatch) -> None:
     path, images = tmp_path / "superpixels.npz", _quadrants()
     first = cached_superpixels(path, images, 16 * 24)
@@ -300,6 +314,39 @@ def test_select_superpixels_equals_brute_force_greedy(pool: tuple, budget: int, 
         chosen[p.image] |= segments[p.image] == p.segment
     lab = np.zeros(segments.shape, bool) if labelled is None else labelled
     np.testing.assert_array_equal(mask, chosen & ~lab)  # exactly the union of the chosen segments
+
+
+def test_select_segments_takes_the_given_segment_scores() -> None:
+    scores, segments = _stripes()
+    values = np.array([[0.9, 0.1, 0.2, 0.3], [0.4, 0.5, 0.6, 0.0]])  # not the pixel sums
+    picks = select_segments(values, segments, budget_pixels=20)
+    assert [(p.image, p.segment, p.pixels, p.score) for p in picks] == [(0, 0, 8, 0.9), (1, 2, 8, 0.6)]
+    labelled = np.zeros(scores.shape, dtype=bool)
+    labelled[0, :, :2] = True  # the best is labelled already: never picked, whatever its value
+    labelled[1, :2, 4:6] = True  # half of (1, 2) is: it costs 4
+    picks = select_segments(values, segments, budget_pixels=12, labelled=labelled)
+    assert [(p.image, p.segment, p.pixels) for p in picks] == [(1, 2, 4), (1, 1, 8)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(_segmented_pool(), st.integers(0, 40), st.sampled_from([None, 1]), st.sampled_from([0, 1]))
+def test_select_superpixels_is_select_segments_of_the_segment_scores(pool: tuple, budget: int,
+                                                                     max_per_image: int | None,
+                                                                     min_distance: int) -> None:
+    scores, segments, labelled = pool
+    value = superpixel_scores(scores, segments, labelled)
+    assert select_segments(value, segments, budget, labelled, max_per_image, min_distance) == select_superpixels(
+        scores, segments, budget, labelled, "sum", max_per_image, min_distance)
+
+
+def test_select_segments_rejects_bad_values() -> None:
+    _, segments = _stripes()
+    with pytest.raises(ValueError, match=r"must be \[N, S_max\] = \(2, 4\)"):
+        select_segments(np.zeros((2, 3)), segments, 10)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        select_segments(np.full((2, 4), np.nan), segments, 10)
+    with pytest.raises(ValueError, match="budget_pixels"):
+        select_segments(np.zeros((2, 4)), segments, -1)
 
 
 # --------------------------------------------------------------------------- diversity
