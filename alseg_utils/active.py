@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from alseg_utils.config import RunConfig
+from alseg_utils.config import ACQUISITIONS, STRATEGIES, RunConfig
 from alseg_utils.data import PoolSplit, SegmentationSet, load_dataset, split_pool
 from alseg_utils.errors import ConfigError, RunStateError
 from alseg_utils.evaluate import evaluate_model
@@ -69,7 +69,7 @@ from alseg_utils.uncertainty import MCPrediction, image_scores, mc_predict, scor
 
 SHOWN_PER_STEP = 4  # selected images whose maps are kept for the notebooks
 _METRIC_KEYS = ("f1", "object_dice", "object_hausdorff", "dice", "jaccard", "nll", "ece", "brier", "reliability",
-                "resolution", "uncertainty", "reliability_bins", "val_loss")
+                "resolution", "uncertainty", "reliability_bins", "val_loss", "train_iterations")
 
 
 @dataclass
@@ -131,7 +131,17 @@ def _full_set(data: SegmentationSet) -> LabelledSet:
 
 
 def _step_seed(cfg: RunConfig, step: int) -> int:
-    return int(cfg.active.seed) * 1000 + step
+    """Seed of one step's training, MC dropout, evaluation and Random draws.
+
+    Step 0 is shared by every run of a seed (one initial model, as in the paper). Later steps get a
+    stream of their own per (seed, step, strategy, acquisition function), so the curves of different
+    strategies and functions do not share training dips by construction.
+    """
+    a = cfg.active
+    if step == 0:
+        return int(a.seed) * 1000
+    key = [int(a.seed), step, STRATEGIES.index(a.strategy), ACQUISITIONS.index(a.acquisition)]
+    return int(np.random.SeedSequence(key).generate_state(1)[0] >> 1)
 
 
 NEW_FOLDER = "start a new --out folder (nothing in this one was changed)"
@@ -379,6 +389,7 @@ class ActiveRun:
         t1 = time.perf_counter()
         metrics = self._evaluate(trained.model, step)
         metrics["val_loss"] = float(trained.val_loss)
+        metrics["train_iterations"] = int(trained.iterations)
         timing = {"train_s": round(t1 - t0, 2), "eval_s": round(time.perf_counter() - t1, 2)}
         if "arrays" in selection:
             _save_npz(self.out / "selections" / f"step_{step:03d}.npz", selection["arrays"])
@@ -404,7 +415,7 @@ class ActiveRun:
     # ----------------------------------------------------------------- the shared initial model
     def _initial_key(self, store: LabelStore) -> str:
         """Everything step 0 depends on (its labels included): not the strategy, function or later-step settings."""
-        d = self.cfg.to_dict()
+        d = self.cfg.fingerprint_dict()  # a weights file enters by its content, not its path
         for key in ("source", "sweep", "name"):
             d.pop(key, None)
         d["train"].pop("progress", None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -147,16 +148,21 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from alseg_utils.sweep import run_report, run_sweep
+    from alseg_utils.sweep import reproduction_summary, run_report, run_sweep
 
     failed = False
     configs = [load_config(params) for params in args.params]  # every file checked before any sweep starts
     figures = Path(args.figures) if args.figures else Path("figures")
+    summaries = []
     for params, cfg in zip(args.params, configs):
+        start = time.perf_counter()
         outcomes = run_sweep(params, workers=args.workers)
         failed |= any(o.status == "failed" for o in outcomes)
         # one params file: figures/ itself; several: figures/<name>/ each, so none overwrites another
-        run_report(Path("runs") / cfg.name, figures if len(configs) == 1 else figures / cfg.name)
+        where = figures if len(configs) == 1 else figures / cfg.name
+        run_report(Path("runs") / cfg.name, where)
+        summaries.append(reproduction_summary(Path("runs") / cfg.name, where.resolve(), time.perf_counter() - start))
+    print("\n".join(summaries))
     return 1 if failed else 0
 
 

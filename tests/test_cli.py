@@ -60,7 +60,8 @@ def test_report_on_missing_folder(tmp_path: Path) -> None:
     _one_line_error(_alseg("report", "runs/none", cwd=tmp_path), "runs/none")
 
 
-def test_reproduce_keeps_each_params_files_figures_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reproduce_keeps_each_params_files_figures_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
     import alseg_utils.sweep as sweep
 
     for name in ("a", "b"):
@@ -70,8 +71,10 @@ def test_reproduce_keeps_each_params_files_figures_apart(tmp_path: Path, monkeyp
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sweep, "run_sweep", lambda params, workers: [])
     monkeypatch.setattr(sweep, "run_report", lambda results, figures: calls.append((Path(results).name, figures)))
+    monkeypatch.setattr(sweep, "reproduction_summary", lambda runs, figures, seconds: f"summary of {Path(runs).name}")
     assert main(["reproduce", "a.yaml"]) == 0
     assert calls == [("a", Path("figures"))]
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "summary of a"  # the last thing it prints
     calls.clear()
     assert main(["reproduce", "a.yaml", "b.yaml", "--figures", "out"]) == 0
     assert calls == [("a", Path("out") / "a"), ("b", Path("out") / "b")]
