@@ -130,6 +130,12 @@ def _full_set(data: SegmentationSet) -> LabelledSet:
     return LabelledSet(images=data.images, labels=lab, contours=con)
 
 
+def reference_set(data: RunData) -> tuple[LabelledSet, LabelledSet]:
+    """What the full-training-data reference trains and validates on: every AL training image fully
+    labelled (padding ignored), and the validation images."""
+    return _full_set(data.train), _full_set(data.val)
+
+
 def _step_seed(cfg: RunConfig, step: int) -> int:
     """Seed of one step's training, MC dropout, evaluation and Random draws.
 

@@ -71,6 +71,7 @@ class TrainConfig:
 
     iterations: int = 6000  # optimizer steps per training when epochs = 0; the ceiling when epochs > 0
     epochs: float = 0.0  # > 0: budget follows the labels, epochs x crops_per_epoch / batch_size steps (alseg_utils.crops)
+    min_iterations: int = 0  # with epochs > 0: the floor, so the smallest labelled sets are not starved
     batch_size: int = 5
     crop_size: list[int] = field(default_factory=lambda: [480, 480])  # [H, W]; [] = no crop
     learning_rate: float = 1e-3
@@ -335,6 +336,8 @@ def validate_config(cfg: RunConfig) -> None:
         value = getattr(t, key)
         _check(math.isfinite(value) and value >= 0, f"train.{key}", f"must be a number >= 0, got {value}")
     _check(0.0 <= t.ema_decay < 1.0, "train.ema_decay", f"must be in [0, 1) (0 = off), got {t.ema_decay}")
+    _check(0 <= t.min_iterations <= t.iterations, "train.min_iterations",
+           f"must be in [0, train.iterations = {t.iterations}], got {t.min_iterations}")
     _check(t.learning_rate > 0, "train.learning_rate", "must be > 0")
     for key in ("lr_decay_rate", "aux_decay"):
         _check(0.0 < getattr(t, key) <= 1.0, f"train.{key}", f"must be in (0, 1], got {getattr(t, key)}")

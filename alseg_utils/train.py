@@ -13,7 +13,8 @@ only, not to biases or batch-norm parameters.
 Budget: a fixed number of optimizer steps (``train.iterations``), or, with ``train.epochs > 0``, a
 number that follows the labelled data as the authors' code did: ``epochs`` epochs of
 :func:`alseg_utils.crops.crops_per_epoch` crops each (an epoch puts every labelled pixel in view
-once, in expectation), capped at ``train.iterations`` (:func:`training_budget`). Which crops are drawn
+once, in expectation), at least ``train.min_iterations`` and at most ``train.iterations``
+(:func:`training_budget`). The decay schedules are in epochs too, so they stretch with the budget. Which crops are drawn
 is :mod:`alseg_utils.crops`: every labelled pixel is seen equally often in expectation, whether it
 sits in a full image, a window or a superpixel.
 
@@ -116,7 +117,8 @@ def training_budget(cfg: TrainConfig, crops: float) -> TrainingBudget:
     """The budget of one training on a labelled set of ``crops`` crops per epoch.
 
     Args:
-        cfg: ``iterations`` (fixed, or the ceiling with ``epochs > 0``), ``epochs``, and the decay
+        cfg: ``iterations`` (fixed, or the ceiling with ``epochs > 0``), ``epochs``, ``min_iterations``
+            (the floor with ``epochs > 0``), and the decay
             settings (``lr_decay_steps`` / ``aux_decay_every`` in steps, or ``lr_decay_epochs`` /
             ``aux_decay_epochs`` in epochs when ``epochs > 0``; 0 epochs = no decay).
         crops: :func:`alseg_utils.crops.crops_per_epoch` of the labelled set, > 0.
@@ -127,7 +129,7 @@ def training_budget(cfg: TrainConfig, crops: float) -> TrainingBudget:
     if cfg.epochs <= 0:
         return TrainingBudget(cfg.iterations, float(cfg.lr_decay_steps), float(cfg.aux_decay_every))
     epoch = crops / cfg.batch_size  # optimizer steps per epoch
-    iterations = max(1, min(cfg.iterations, math.ceil(cfg.epochs * epoch)))
+    iterations = max(1, cfg.min_iterations, min(cfg.iterations, math.ceil(cfg.epochs * epoch)))
     lr_steps = cfg.lr_decay_epochs * epoch if cfg.lr_decay_epochs > 0 else math.inf
     aux_steps = cfg.aux_decay_epochs * epoch if cfg.aux_decay_epochs > 0 else math.inf
     return TrainingBudget(iterations, lr_steps, aux_steps, epoch)

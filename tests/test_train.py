@@ -315,6 +315,8 @@ def test_epoch_budget_follows_the_labelled_set_and_caps() -> None:
     assert (small.iterations, large.iterations) == (20, 200)  # 10 epochs of 8 / 80 crops, batch 4
     assert (large.lr_decay_steps, large.aux_decay_every, large.epoch) == (100.0, 40.0, 20.0)
     assert training_budget(cfg, 8000.0).iterations == 1000  # the ceiling
+    floored = TrainConfig(iterations=1000, epochs=10, batch_size=4, min_iterations=50)
+    assert training_budget(floored, 8.0).iterations == 50 and training_budget(floored, 80.0).iterations == 200
     fixed = training_budget(TrainConfig(iterations=7, lr_decay_steps=3, aux_decay_every=2), 1e6)
     assert (fixed.iterations, fixed.lr_decay_steps, fixed.aux_decay_every) == (7, 3.0, 2.0)
     constant = training_budget(TrainConfig(epochs=1, batch_size=1), 3.0)

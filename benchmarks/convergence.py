@@ -1,0 +1,78 @@
+"""Is the full-data reference converged? Validation loss at the params file's budget and at k times it.
+
+Trains the full-training-data reference of a params file (every AL training image fully labelled, the
+seed's validation images) at its training budget and again at ``--factor`` times the budget (epochs,
+floor and ceiling and the epoch-based decay schedules stretched alike), and prints both validation
+losses (object + contour cross-entropy, dropout off) and their relative gap. The test set is never
+looked at. A gap below 2% is what we call converged.
+
+    python -m benchmarks.convergence params/quick.yaml [--seeds 0 1 2] [--factor 2]
+
+Deterministic on the CPU (same seeds as the sweep's reference job: ``active.seed * 1000``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+
+import numpy as np
+
+from alseg_utils.active import prepare_run_data, reference_set
+from alseg_utils.config import RunConfig, load_config
+from alseg_utils.train import train_with_restarts
+
+
+def stretched(cfg: RunConfig, factor: float) -> RunConfig:
+    """``cfg`` with its training budget and decay schedules ``factor`` times longer."""
+    out = copy.deepcopy(cfg)
+    t = out.train
+    if t.epochs > 0:
+        t.epochs, t.lr_decay_epochs, t.aux_decay_epochs = (v * factor for v in (t.epochs, t.lr_decay_epochs,
+                                                                                t.aux_decay_epochs))
+        t.min_iterations = int(round(t.min_iterations * factor))
+        t.iterations = max(t.iterations, t.min_iterations)
+    else:
+        t.iterations, t.lr_decay_steps, t.aux_decay_every = (int(round(v * factor)) for v in (
+            t.iterations, t.lr_decay_steps, t.aux_decay_every))
+    return out
+
+
+def reference_val_loss(cfg: RunConfig, seed: int) -> tuple[float, int, float]:
+    """(validation loss, optimizer steps, seconds) of the full-data reference of ``seed``."""
+    cfg = copy.deepcopy(cfg)
+    cfg.active.seed = seed
+    data = prepare_run_data(cfg)
+    start = time.perf_counter()
+    train, val = reference_set(data)
+    result = train_with_restarts(train, val, cfg.model, cfg.train, cfg.active.restarts_full, seed * 1000)
+    return result.val_loss, result.iterations, time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the reference's validation loss at the budget and at ``factor`` times it, per seed."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks.convergence")
+    p.add_argument("params", nargs="?", default="params/quick.yaml")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--factor", type=float, default=2.0)
+    args = p.parse_args(argv)
+    cfg = load_config(args.params)
+    longer = stretched(cfg, args.factor)
+    gaps = []
+    for seed in args.seeds:
+        base, base_steps, base_s = reference_val_loss(cfg, seed)
+        more, more_steps, more_s = reference_val_loss(longer, seed)
+        gaps.append((base - more) / more)
+        print(f"seed {seed}: validation loss {base:.4f} at the budget ({base_steps} steps, {base_s:.0f} s), "
+              f"{more:.4f} at {args.factor:g}x ({more_steps} steps, {more_s:.0f} s): gap {100 * gaps[-1]:+.1f}%",
+              flush=True)
+    gap = float(np.mean(gaps))
+    verdict = "converged (< 2%)" if gap < 0.02 else "NOT converged (>= 2%)"
+    print(f"{cfg.name}: mean gap {100 * gap:+.1f}% over {len(gaps)} seed(s): {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
