@@ -1,9 +1,10 @@
 """Calibration of per-pixel class probabilities: NLL, ECE, Brier score and its decomposition.
 
-All metrics are computed over the pixels whose target is not ``ignore_index`` (255: unlabelled or
-zero padding) and are streaming: :class:`CalibrationAccumulator` keeps only per-bin sums
-(``O(C * n_bins)`` numbers), so a whole test set can be fed batch by batch, on CPU or GPU, without
-ever holding every pixel. The module-level functions are thin wrappers over one accumulator.
+All metrics are computed over the pixels whose target is not ``ignore_index`` (default
+:data:`alseg_utils.config.UNLABELLED` = 255: unlabelled or zero padding) and are streaming:
+:class:`CalibrationAccumulator` keeps only per-bin sums (``O(C * n_bins)`` numbers), so a whole
+test set can be fed batch by batch, on CPU or GPU, without ever holding every pixel. The
+module-level functions are thin wrappers over one accumulator.
 
 Definitions (paper, Appendix C):
 
@@ -25,12 +26,13 @@ Definitions (paper, Appendix C):
 - ``reliability_bins``: per top-class-confidence bin, the mean confidence, accuracy and count
   (the data of a reliability diagram; ECE is recomputed from them exactly).
 
-Differences from the authors' released code (on purpose, see DESIGN.md): their NLL used the
-top-class probability instead of the true class and summed instead of averaging; their Brier score
-was off by a constant 1; their "decomposition" partitioned pixels by the predicted class instead
-of Murphy's binned decomposition; and their calibration included the zero-padded pixels. Here NLL
-uses the true class and averages, the Brier score is Eq. 8 normalised by the number of classes,
-the decomposition is Murphy's (above), and pixels labelled ``ignore_index`` never count.
+Differences from the authors' released code (on purpose; the README's reproduction notes list
+them): their NLL used the top-class probability instead of the true class and summed instead of
+averaging; their Brier score was off by a constant 1; their "decomposition" partitioned pixels by
+the predicted class instead of Murphy's binned decomposition; and their calibration included the
+zero-padded pixels. Here NLL uses the true class and averages, the Brier score is Eq. 8 normalised
+by the number of classes, the decomposition is Murphy's (above), and pixels labelled
+``ignore_index`` never count.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+
+from alseg_utils.config import UNLABELLED
 
 NLL_EPS = 1e-12
 """Lower clamp of the true-class probability in the NLL."""
@@ -79,9 +83,13 @@ class ReliabilityBins(NamedTuple):
     def from_record(cls, record: Mapping[str, Any] | ReliabilityBins) -> ReliabilityBins:
         """Rebuild bins from a mapping with lists ``confidence``, ``accuracy`` and ``count``.
 
+        The one reader of stored bins (plots and :func:`alseg_utils.results.reliability_from_record`
+        go through it).
+
         Args:
-            record: e.g. the ``reliability_bins`` entry of a results record (JSON lists; ``None``
-                for empty bins is accepted), optionally with ``edges``; or a ReliabilityBins.
+            record: the ``reliability_bins`` entry of a results record (JSON lists; ``None`` for
+                empty bins is accepted), optionally with ``edges``; or a whole step record holding
+                that entry; or a ReliabilityBins.
 
         Returns:
             The bins, with equal-width edges when the record has none.
@@ -91,6 +99,8 @@ class ReliabilityBins(NamedTuple):
         """
         if isinstance(record, ReliabilityBins):
             return record
+        if isinstance(record.get("reliability_bins"), Mapping):  # a whole step record
+            record = record["reliability_bins"]
         missing = {"confidence", "accuracy", "count"} - set(record)
         if missing:
             raise ValueError(f"reliability bins record lacks {sorted(missing)}; pass the 'reliability_bins' entry")
@@ -117,7 +127,7 @@ class CalibrationAccumulator:
     temporaries per update, whatever the number of images.
     """
 
-    def __init__(self, n_classes: int, n_bins: int = 15, ignore_index: int = 255, chunk_pixels: int = _CHUNK_PIXELS) -> None:
+    def __init__(self, n_classes: int, n_bins: int = 15, ignore_index: int = UNLABELLED, chunk_pixels: int = _CHUNK_PIXELS) -> None:
         """Create an empty accumulator.
 
         Args:
@@ -331,7 +341,7 @@ def _accumulate(probs: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndar
     return CalibrationAccumulator(p.shape[1], n_bins, ignore_index).update(p, target)
 
 
-def nll(probs: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, ignore_index: int = 255) -> float:
+def nll(probs: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, ignore_index: int = UNLABELLED) -> float:
     """Mean negative log-likelihood of the true class (Eq. 5, averaged; clamped at NLL_EPS).
 
     Args:
@@ -349,7 +359,7 @@ def nll(probs: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, ign
 
 
 def ece(probs: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, n_bins: int = 15,
-        ignore_index: int = 255) -> float:
+        ignore_index: int = UNLABELLED) -> float:
     """Expected calibration error of the top-class confidence (Eq. 6-7), equal-width bins.
 
     Args:
@@ -367,7 +377,7 @@ def ece(probs: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, n_b
     return float(_accumulate(probs, target, n_bins, ignore_index).result()["ece"])
 
 
-def brier(probs: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, ignore_index: int = 255) -> float:
+def brier(probs: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, ignore_index: int = UNLABELLED) -> float:
     """Brier score (Eq. 8) normalised by the number of classes, averaged over pixels.
 
     Args:
@@ -385,7 +395,7 @@ def brier(probs: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, i
 
 
 def brier_decomposition(probs: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, n_bins: int = 15,
-                        ignore_index: int = 255) -> tuple[float, float, float]:
+                        ignore_index: int = UNLABELLED) -> tuple[float, float, float]:
     """Murphy's binned decomposition of the Brier score (one-vs-rest per class, class-averaged).
 
     Args:
@@ -405,7 +415,7 @@ def brier_decomposition(probs: torch.Tensor | np.ndarray, target: torch.Tensor |
 
 
 def reliability_bins(probs: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, n_bins: int = 15,
-                     ignore_index: int = 255) -> ReliabilityBins:
+                     ignore_index: int = UNLABELLED) -> ReliabilityBins:
     """Per-bin mean confidence, accuracy and count of the top-class confidence.
 
     Args:

@@ -78,7 +78,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / cfg.name / f"{name}-s{a.seed}"
     oracle = None
     if args.oracle == "files":
-        from alseg_utils.annotation import FilesOracle
+        from alseg_utils.files_oracle import FilesOracle
 
         if args.reference:
             raise AlsegError("--reference trains on the ground truth of every image; run it with --oracle simulated")
@@ -97,7 +97,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from alseg_utils.annotation import export_request
+    from alseg_utils.annotation_export import export_request
 
     manifest = export_request(args.run_dir, args.to, args.step)
     print(f"{manifest}: see {manifest.parent / 'HOWTO.txt'}; put the answers in {manifest.parent / 'answers'}")
@@ -105,7 +105,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from alseg_utils.annotation import ingest_answers
+    from alseg_utils.annotation_ingest import ingest_answers
 
     result = ingest_answers(args.run_dir, args.source)
     done = "stored" if result.written else "already stored (nothing changed)"
@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status: 0 on success, 1 when a sweep job failed, 2 on a user error, 3 when a
         ``--oracle files`` run waits for annotations.
     """
-    from alseg_utils.annotation import AnnotationPending
+    from alseg_utils.files_oracle import AnnotationPending
 
     args = _parser().parse_args(argv)
     try:

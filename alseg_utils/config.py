@@ -26,11 +26,26 @@ TORCHVISION_ENCODERS = ("resnet10", "resnet18", "resnet34", "resnet50", "resnet1
 NO_IMAGENET_WEIGHTS = ("resnet10",)  # built from torchvision's ResNet class; no ImageNet weights ship for it
 TIMM_ENCODERS = ("resnetv2_18", "resnetv2_34", "resnetv2_50", "resnetv2_101")  # pre-activation (timm)
 ENCODERS = TORCHVISION_ENCODERS + TIMM_ENCODERS
-ACQUISITIONS = ("random", "varratio", "entropy", "bald")
-STRATEGIES = ("full", "region", "superpixel")
-SUPERPIXEL_REDUCTIONS = ("sum", "mean")
 DATASETS = ("glas", "isic", "folder")
 OBJECT_AGGREGATES = ("pooled", "image_mean")  # GlaS object metrics over a test set (see metrics.py)
+
+# The names the whole package spells, defined once here (this module imports no torch, so any
+# module, notebook or test can import them cheaply). Tuples are in the paper's order, the order of
+# every table, legend and figure panel.
+STRATEGIES = ("full", "region", "superpixel")
+"""Acquisition strategies: full images (Alg. 1), square regions (Alg. 2), SLIC superpixels."""
+ACQUISITIONS = ("random", "varratio", "entropy", "bald")
+"""Acquisition functions: the keys of :data:`alseg_utils.uncertainty.ACQUISITION_FUNCTIONS`."""
+SUPERPIXEL_REDUCTIONS = ("sum", "mean")
+"""How a superpixel's score is reduced from its unlabelled pixels' scores."""
+SEGMENTATION_METRICS = ("f1", "object_dice", "object_hausdorff", "dice", "jaccard")
+"""Test-set segmentation metrics of a step record (object-level GlaS metrics, then pixel metrics)."""
+CALIBRATION_METRICS = ("nll", "ece", "brier", "reliability", "resolution", "uncertainty")
+"""Test-set calibration metrics of a step record (Brier decomposition last)."""
+METRICS = SEGMENTATION_METRICS + CALIBRATION_METRICS
+"""Every scalar test metric of a step record: the metric columns of every results table."""
+UNLABELLED = 255
+"""Label-map value of a pixel nobody labelled (uint8 maps); every loss and metric ignores it."""
 
 
 @dataclass

@@ -16,6 +16,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from alseg_utils.config import STRATEGIES
 from alseg_utils.results import pixels_to_reach
 
 
@@ -29,7 +30,6 @@ def _needed(runs: pd.DataFrame, metric: str, goal: float) -> tuple[float, float,
     return float(got.mean()), float(got.std()), int(got.size), len(per_seed)
 
 
-STRATEGIES = ("full", "region", "superpixel")
 RATIOS = (("region", "full", 0.5), ("superpixel", "region", 0.8))  # (numerator, denominator, target)
 
 

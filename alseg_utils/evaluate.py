@@ -22,12 +22,11 @@ import torch
 from torch import nn
 
 from alseg_utils.calibration import CalibrationAccumulator
-from alseg_utils.config import RunConfig
+from alseg_utils.config import CALIBRATION_METRICS, SEGMENTATION_METRICS, UNLABELLED, RunConfig
 from alseg_utils.data import SegmentationSet
 from alseg_utils.instances import predict_instances_batch
-from alseg_utils.labels import UNLABELLED
+from alseg_utils.mc_dropout import mc_predict
 from alseg_utils.metrics import dice, jaccard, segmentation_scores
-from alseg_utils.uncertainty import mc_predict
 
 # DCAN's rule for separating touching objects: object minus (contour >= 0.5). The lower contour
 # threshold of the authors' code (0.2, active.contour_threshold) is used for pseudo-labels only.
@@ -76,8 +75,8 @@ def evaluate_model(
 
 
 def _metrics_record(seg: dict[str, Any], calib: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {k: float(seg[k]) for k in ("f1", "object_dice", "object_hausdorff", "dice", "jaccard")}
-    for key in ("nll", "ece", "brier", "reliability", "resolution", "uncertainty"):
+    out: dict[str, Any] = {k: float(seg[k]) for k in SEGMENTATION_METRICS}
+    for key in CALIBRATION_METRICS:
         out[key] = float(calib[key])
     bins = calib["bins"]
     out["reliability_bins"] = {

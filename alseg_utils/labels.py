@@ -1,6 +1,7 @@
 """The label store of an active-learning run, and exact pixel accounting.
 
-One uint8 label map per training image with ``255 = not labelled``. Acquiring a full image writes its
+One uint8 label map per training image with ``255 = not labelled``
+(:data:`alseg_utils.config.UNLABELLED`, re-exported here). Acquiring a full image writes its
 whole ground truth; acquiring a region writes ground truth inside the window only. The loss ignores
 255, so only human-labelled pixels are back-propagated. Zero padding (``valid == False``) is never
 labelled and never counted: the labelled fraction is labelled real pixels over all real pixels of
@@ -16,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from alseg_utils.config import UNLABELLED
 from alseg_utils.regions import Region
 from alseg_utils.results import atomic_write_bytes, damaged_file_error, read_npz_file
-
-UNLABELLED = 255
 
 
 @dataclass

@@ -55,7 +55,7 @@ from torch import Tensor, nn
 
 from alseg_utils.config import ENCODERS, TIMM_ENCODERS, ModelConfig
 from alseg_utils.errors import ConfigError
-from alseg_utils.uncertainty import enable_mc_dropout
+from alseg_utils.mc_dropout import enable_mc_dropout
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

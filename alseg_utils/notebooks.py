@@ -3,6 +3,9 @@
 ``python -m alseg_utils.notebooks execute notebooks`` re-executes every notebook in place with its
 default (quick) parameters, the way they are committed: outputs kept, execution metadata and
 timestamps removed, so that ``pytest --nbval`` compares only what the notebooks print.
+
+:func:`run_papermill` is the package's one call of papermill: :func:`execute_notebook` (here) and
+the sweep's jobs and report (:mod:`alseg_utils.sweep`) go through it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ NOTEBOOK_ORDER = (
     "00_data_prep.ipynb", "01_full_image_al.ipynb", "02_region_al.ipynb", "03_calibration.ipynb",
     "04_uncertainty_histograms.ipynb", "05_results.ipynb", "06_annotate_your_data.ipynb",
 )
+# kernels log only critical errors: ipykernel's start-up warning (local TCP) and the 'KeyboardInterrupt caught
+# in kernel' line of every shutdown (jupyter_client interrupts a kernel before stopping it) would otherwise
+# break progress bars; a failing cell is reported by papermill, not by the kernel's log
+KERNEL_LOG_LEVEL = "--IPKernelApp.log_level=CRITICAL"
 
 
 def scrub_notebook(nb: Any) -> Any:
@@ -44,6 +51,29 @@ def scrub_notebook(nb: Any) -> Any:
     return nb
 
 
+def run_papermill(notebook: str | Path, output: str | Path, parameters: dict[str, Any] | None = None,
+                  cwd: str | Path | None = None, kernel_name: str | None = None) -> None:
+    """Execute ``notebook`` into ``output`` with papermill, headless and with a quiet kernel.
+
+    Papermill writes ``output`` as cells run, so a notebook that fails keeps its error in place.
+
+    Args:
+        notebook: the notebook to run.
+        output: where the executed copy goes (overwritten).
+        parameters: values for the ``parameters`` cell (none: the committed defaults).
+        cwd: the kernel's working directory (default: the notebook's folder).
+        kernel_name: Jupyter kernel (default: the notebook's own).
+
+    Raises:
+        papermill.PapermillExecutionError: a cell raised (the executed copy shows where).
+    """
+    import papermill
+
+    cwd = Path(notebook).parent if cwd is None else cwd
+    papermill.execute_notebook(str(notebook), str(output), parameters=dict(parameters or {}), cwd=str(cwd),
+                               kernel_name=kernel_name, progress_bar=False, extra_arguments=[KERNEL_LOG_LEVEL])
+
+
 def execute_notebook(path: str | Path, output: str | Path | None = None,
                      parameters: dict[str, Any] | None = None, kernel_name: str | None = None) -> Path:
     """Execute a notebook with papermill (cwd = its folder), then scrub and save it atomically.
@@ -57,13 +87,10 @@ def execute_notebook(path: str | Path, output: str | Path | None = None,
     Returns:
         The path written.
     """
-    import papermill
-
     path = Path(path).resolve()
     output = Path(output).resolve() if output else path
     tmp = output.with_name(f".{output.stem}.running.ipynb")
-    papermill.execute_notebook(str(path), str(tmp), parameters=parameters or {}, cwd=str(path.parent),
-                               kernel_name=kernel_name, progress_bar=False)
+    run_papermill(path, tmp, parameters, cwd=path.parent, kernel_name=kernel_name)
     nb = scrub_notebook(nbformat.read(tmp, as_version=4))
     atomic_write_text(output, nbformat.writes(nb) + "\n")
     tmp.unlink(missing_ok=True)

@@ -10,8 +10,6 @@ return the Figure. None calls ``plt.show()``. :func:`save_figure` writes ``figur
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,22 +28,23 @@ from skimage.color import label2rgb
 from skimage.measure import find_contours
 
 from alseg_utils.calibration import ReliabilityBins
+from alseg_utils.config import ACQUISITIONS, METRICS, STRATEGIES
 from alseg_utils.results import seed_summary
+from alseg_utils.run_folder import atomic_write_bytes
 
-METRIC_LABELS = {
-    "f1": "F1 score", "object_dice": "Object Dice", "object_hausdorff": "Object Hausdorff (px)",
-    "dice": "Dice", "jaccard": "Jaccard index", "nll": "NLL", "ece": "ECE", "brier": "Brier score",
-    "reliability": "Reliability", "resolution": "Resolution", "uncertainty": "Uncertainty",
-}
-"""Axis labels of the metric columns."""
+METRIC_LABELS = dict(zip(METRICS, (
+    "F1 score", "Object Dice", "Object Hausdorff (px)", "Dice", "Jaccard index",
+    "NLL", "ECE", "Brier score", "Reliability", "Resolution", "Uncertainty",
+), strict=True))
+"""Axis labels of the metric columns (:data:`alseg_utils.config.METRICS`, in that order)."""
 
 UNCERTAINTY_CMAP = "rocket"
 """Seaborn colour map of uncertainty maps."""
 
-ACQUISITION_LABELS = {"random": "Random", "varratio": "VarRatio", "entropy": "Entropy", "bald": "BALD"}
-"""Panel titles and legend entries of the acquisition functions."""
+ACQUISITION_LABELS = dict(zip(ACQUISITIONS, ("Random", "VarRatio", "Entropy", "BALD"), strict=True))
+"""Panel titles and legend entries of the acquisition functions (:data:`alseg_utils.config.ACQUISITIONS`)."""
 
-_ORDER = {"strategy": ("full", "region", "superpixel"), "acquisition": ("random", "varratio", "entropy", "bald")}
+_ORDER = {"strategy": STRATEGIES, "acquisition": ACQUISITIONS}
 _LINESTYLES = ("-", "--", ":", "-.")
 _MARKERS = ("o", "s", "^", "D", "v", "P")
 
@@ -650,19 +649,7 @@ def save_figure(fig: Figure, name: str, folder: str | Path = "figures") -> list[
     for ext, metadata in (("png", {"Software": None}), ("pdf", {"CreationDate": None})):
         buffer = io.BytesIO()
         fig.savefig(buffer, format=ext, dpi=150, bbox_inches="tight", metadata=metadata)
-        paths.append(_atomic_write(out_dir / f"{name}.{ext}", buffer.getvalue()))
+        path = out_dir / f"{name}.{ext}"
+        atomic_write_bytes(path, buffer.getvalue())
+        paths.append(path)
     return paths
-
-
-def _atomic_write(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a temporary file next to ``path``, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; figures are ordinary readable files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

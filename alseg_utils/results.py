@@ -1,223 +1,51 @@
-"""Run records: atomic files, reading a sweep back, and Table 1.
+"""Run records: reading a sweep back, and Table 1.
 
 Every AL run writes ``steps.jsonl`` (one JSON record per acquisition step) in its output folder.
 Figure notebooks read only these files (through :func:`load_records`).
 
-Files alseg wrote are read back through :func:`read_json_file` and :func:`read_npz_file`: a file
-that is truncated, overwritten or not what it should hold raises one
-:class:`~alseg_utils.errors.RunStateError` line naming the file and what the user can do, never a
-raw ``JSONDecodeError`` or ``BadZipFile``. Nothing is deleted or rewritten on the way.
+The files of a run folder, their names and how they are written and read back (atomic writes; a
+damaged file raises one :class:`~alseg_utils.errors.RunStateError` line naming it) belong to
+:mod:`alseg_utils.run_folder`; the writers and readers this module used to define are re-exported
+here from there.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import math
-import os
-import subprocess
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from alseg_utils.errors import RunStateError
-
-# Columns of the per-step table every figure is drawn from.
-METRIC_COLUMNS = (
-    "f1", "object_dice", "object_hausdorff", "dice", "jaccard",
-    "nll", "ece", "brier", "reliability", "resolution", "uncertainty",
+from alseg_utils.config import ACQUISITIONS, METRICS, STRATEGIES
+from alseg_utils.run_folder import (  # noqa: F401 - the writers and readers are re-exported from here
+    CONFIG_ADVICE,
+    CONFIG_FILE,
+    RECORDS_ADVICE,
+    RECORDS_FILE,
+    RunFolder,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    damaged_file_error,
+    git_commit,
+    one_line_reason,
+    read_json_file,
+    read_npz_file,
+    read_records,
+    read_run_config_file,
+    save_npz,
+    selection_name,
+    write_records,
 )
 
+if TYPE_CHECKING:
+    from alseg_utils.calibration import ReliabilityBins
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename).
-
-    Args:
-        path: destination; its folder is created when missing.
-        data: the bytes to write.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True, default=_jsonable) + "\n")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot store {type(value).__name__} in a JSON record")
-
-
-def one_line_reason(err: BaseException, limit: int = 100) -> str:
-    """``"Type: first sentence"`` of an exception's message, cut to ``limit`` characters."""
-    first = (str(err).strip().splitlines() or [""])[0].split(". ")[0]
-    text = f"{type(err).__name__}: {first}" if first else type(err).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def damaged_file_error(path: str | Path, what: str, err: BaseException | str, advice: str) -> RunStateError:
-    """The one-line error for a file alseg wrote that can no longer be read.
-
-    Args:
-        path: the file.
-        what: what it holds, e.g. ``"the run state"``.
-        err: the exception that reading it raised, or a short description of what is wrong.
-        advice: what the user can do, e.g. ``"start a new --out folder"``.
-
-    Returns:
-        ``RunStateError("<path>: <what> is damaged or truncated (<reason>); <advice>")``, to raise.
-    """
-    reason = err if isinstance(err, str) else one_line_reason(err)
-    return RunStateError(f"{path}: {what} is damaged or truncated ({reason}); {advice}")
-
-
-def read_json_file(path: str | Path, what: str, advice: str, kind: type = dict) -> Any:
-    """Parse a JSON file alseg wrote, checking that it holds a ``kind`` (dict or list).
-
-    Args:
-        path: the file; it must exist.
-        what: what it holds (named in the error).
-        advice: what the user can do when it is damaged.
-        kind: the type the top level must have.
-
-    Returns:
-        The parsed value.
-
-    Raises:
-        RunStateError: the file is missing, unreadable, not JSON (e.g. truncated) or not a ``kind``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise RunStateError(f"{path}: {what} is missing; {advice}")
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise damaged_file_error(path, what, err, advice) from None
-    if not isinstance(value, kind):
-        raise damaged_file_error(path, what, f"a JSON {type(value).__name__}, not a {kind.__name__}", advice)
-    return value
-
-
-def read_npz_file(path: str | Path, what: str, advice: str, keys: Sequence[str] = ()) -> dict[str, np.ndarray]:
-    """Read every array of a ``.npz`` file alseg wrote (no pickles).
-
-    Args:
-        path: the file; it must exist.
-        what: what it holds (named in the error).
-        advice: what the user can do when it is damaged.
-        keys: arrays the file must hold.
-
-    Returns:
-        Name -> array, all read into memory.
-
-    Raises:
-        RunStateError: the file is missing, truncated, corrupt, not an ``.npz`` or lacks one of ``keys``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise RunStateError(f"{path}: {what} is missing; {advice}")
-    try:
-        with open(path, "rb") as fh, np.load(fh) as z:  # own handle: np.load leaks its own on a bad zip
-            arrays = {k: z[k] for k in z.files}  # a plain .npy has no context manager: TypeError
-    except Exception as err:  # noqa: BLE001 - zipfile, zlib, numpy and OS errors all mean "cannot be read"
-        raise damaged_file_error(path, what, err, advice) from None
-    missing = [k for k in keys if k not in arrays]
-    if missing:
-        raise damaged_file_error(path, what, f"no {missing[0]!r} array", advice)
-    return arrays
-
-
-def git_commit(repo: str | Path | None = None) -> str:
-    """The current git commit of the project (``"unknown"`` outside a git checkout)."""
-    where = Path(repo) if repo else Path(__file__).resolve().parents[1]
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 else "unknown"
-
-
-def write_records(run_dir: str | Path, records: Sequence[dict[str, Any]]) -> Path:
-    """Write all step records of a run as ``run_dir/steps.jsonl`` (atomic rewrite).
-
-    Args:
-        run_dir: the run's output folder.
-        records: one mapping per finished step, in step order.
-
-    Returns:
-        The path written.
-    """
-    path = Path(run_dir) / "steps.jsonl"
-    lines = [json.dumps(r, sort_keys=True, default=_jsonable) for r in records]
-    atomic_write_text(path, "".join(line + "\n" for line in lines))
-    return path
-
-
-RECORDS_ADVICE = ("its records are also in the run's state.json: rerun the run's `alseg run` command with "
-                  "--recover to write it again, or move the run folder out of the results")
-
-
-def read_records(run_dir: str | Path, advice: str = RECORDS_ADVICE) -> list[dict[str, Any]]:
-    """Read ``run_dir/steps.jsonl`` (empty list when the run has no finished step).
-
-    Args:
-        run_dir: the run folder.
-        advice: what the user can do when the file is damaged (part of the error).
-
-    Raises:
-        RunStateError: a line is not a JSON record (a truncated or edited file), or the steps do
-            not count 0, 1, 2, ...
-    """
-    path = Path(run_dir) / "steps.jsonl"
-    if not path.exists():
-        return []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise damaged_file_error(path, "the step record file", err, advice) from None
-    records = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as err:
-            reason = f"line {n}: {one_line_reason(err)}"
-            raise damaged_file_error(path, "the step record file", reason, advice) from None
-        if not isinstance(rec, dict) or rec.get("step") != len(records):
-            raise damaged_file_error(path, "the step record file", f"line {n} is not the record of step {len(records)}",
-                                     advice)
-        records.append(rec)
-    return records
+METRIC_COLUMNS = METRICS
+"""Metric columns of the per-step table every figure is drawn from (:data:`alseg_utils.config.METRICS`)."""
 
 
 def load_records(results_dir: str | Path) -> pd.DataFrame:
@@ -231,8 +59,8 @@ def load_records(results_dir: str | Path) -> pd.DataFrame:
         labelled_fraction, reference and the metric columns; scalar fields only.
     """
     rows = []
-    for path in sorted(Path(results_dir).rglob("steps.jsonl")):
-        for rec in read_records(path.parent):
+    for path in sorted(Path(results_dir).rglob(RECORDS_FILE)):
+        for rec in RunFolder(path.parent).read_records():
             row = {k: v for k, v in rec.items() if not isinstance(v, (dict, list))}
             row["run"] = str(path.parent.relative_to(results_dir)) if path.parent != Path(results_dir) else "."
             rows.append(row)
@@ -318,12 +146,12 @@ def _table_rows(runs: pd.DataFrame, metric: str, label: str, goal: float) -> lis
 def table1_markdown(table: pd.DataFrame) -> str:
     """Render :func:`table1` like the paper: rows metric/target, columns acquisition, cells
     "full (region)", or "full (region; superpixel)" when superpixel runs are present."""
-    lines = ["| metric | target | " + " | ".join(_ACQ) + " |", "|---|---|" + "---|" * len(_ACQ)]
+    lines = ["| metric | target | " + " | ".join(ACQUISITIONS) + " |", "|---|---|" + "---|" * len(ACQUISITIONS)]
     for (metric, target), group in table.groupby(["metric", "target"], sort=False):
-        cells = [_cell(group, acq) for acq in _ACQ]
+        cells = [_cell(group, acq) for acq in ACQUISITIONS]
         lines.append(f"| {metric} | {target} | " + " | ".join(cells) + " |")
     lines.append("")
-    shown = [s for s in _STRATEGIES if s in set(table.get("strategy", []))] or ["full"]
+    shown = [s for s in STRATEGIES if s in set(table.get("strategy", []))] or ["full"]
     layout = shown[0] if len(shown) == 1 else f"{shown[0]} ({'; '.join(shown[1:])})"
     lines.append(f"Cells: % labelled pixels to reach the target, {layout.replace('full', 'full image', 1)}, "
                  "mean ± std over seeds; `–` never reached; `[k/n]` when only k of n seeds reached it; "
@@ -331,13 +159,9 @@ def table1_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-_ACQ = ("random", "varratio", "entropy", "bald")
-_STRATEGIES = ("full", "region", "superpixel")
-
-
 def _cell(group: pd.DataFrame, acquisition: str) -> str:
     parts = {}
-    for strategy in _STRATEGIES:
+    for strategy in STRATEGIES:
         row = group[(group.strategy == strategy) & (group.acquisition == acquisition)]
         if len(row):
             parts[strategy] = _fmt(row.iloc[0])
@@ -369,10 +193,22 @@ def steps_table(records: Sequence[dict[str, Any]], columns: Sequence[str] = (
     return df.round(decimals)
 
 
-def reliability_from_record(record: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The reliability bins stored in a record: confidence, accuracy and count per bin, [B] each."""
-    bins = record["reliability_bins"]
-    return {k: np.asarray(bins[k], dtype=float) for k in ("confidence", "accuracy", "count")}
+def reliability_from_record(record: dict[str, Any]) -> ReliabilityBins:
+    """The reliability bins stored in a step record (its ``reliability_bins`` entry).
+
+    Args:
+        record: one step record, as :func:`read_records` returns it.
+
+    Returns:
+        :meth:`alseg_utils.calibration.ReliabilityBins.from_record` of it: edges [B + 1], and
+        confidence, accuracy (NaN where a bin is empty) and count [B].
+
+    Raises:
+        ValueError: the record holds no complete ``reliability_bins`` entry.
+    """
+    from alseg_utils.calibration import ReliabilityBins  # torch; not needed by the rest of this module
+
+    return ReliabilityBins.from_record(record)
 
 
 def acquired_uncertainty(results_dir: str | Path, strategy: str, acquisition: str, step: int = 1,
@@ -390,8 +226,8 @@ def acquired_uncertainty(results_dir: str | Path, strategy: str, acquisition: st
         The values of all acquired pixels, [P] float32 (empty when no such run).
     """
     values = []
-    for path in sorted(Path(results_dir).rglob(f"step_{step:03d}.npz")):
-        recs = read_records(path.parents[1])
+    for path in sorted(Path(results_dir).rglob(selection_name(step))):
+        recs = RunFolder(path.parents[1]).read_records()
         if recs and recs[0].get("strategy") == strategy and recs[0].get("acquisition") == acquisition \
                 and not recs[0].get("reference"):
             values.append(read_npz_file(path, "a step's selection", "restore it, or move the run folder out of "
@@ -410,8 +246,8 @@ def read_run_records(results_dir: str | Path, strategy: str, acquisition: str, s
     Raises:
         FileNotFoundError: no such run under ``results_dir``.
     """
-    for path in sorted(Path(results_dir).rglob("steps.jsonl")):
-        recs = read_records(path.parent)
+    for path in sorted(Path(results_dir).rglob(RECORDS_FILE)):
+        recs = RunFolder(path.parent).read_records()
         if recs and not recs[0].get("reference") and (recs[0].get("strategy"), recs[0].get("acquisition"),
                                                       recs[0].get("seed")) == (strategy, acquisition, seed):
             return recs
@@ -424,26 +260,11 @@ def read_run_config(results_dir: str | Path) -> dict[str, Any]:
     Raises:
         FileNotFoundError: no run folder (``config.json``) under ``results_dir``.
     """
-    for path in sorted(Path(results_dir).rglob("config.json")):
-        cfg = read_run_config_file(path)["config"]
+    for path in sorted(Path(results_dir).rglob(CONFIG_FILE)):
+        cfg = RunFolder(path.parent).read_config()["config"]
         cfg.pop("source", None)
         return cfg
     raise FileNotFoundError(f"no run (config.json) under {results_dir}")
-
-
-CONFIG_ADVICE = "restore it from a copy, or move the run folder out of the results (its records stay as they are)"
-
-
-def read_run_config_file(path: str | Path, advice: str = CONFIG_ADVICE) -> dict[str, Any]:
-    """A run folder's ``config.json``: ``fingerprint``, ``config`` (a mapping), ``git_commit``.
-
-    Raises:
-        RunStateError: the file is missing, not JSON, or lacks its ``fingerprint`` or ``config``.
-    """
-    stored = read_json_file(path, "the run's configuration record", advice)
-    if not isinstance(stored.get("config"), dict) or not isinstance(stored.get("fingerprint"), str):
-        raise damaged_file_error(path, "the run's configuration record", "no fingerprint or config", advice)
-    return stored
 
 
 def check_results(results_dir: str | Path) -> int:
@@ -460,12 +281,12 @@ def check_results(results_dir: str | Path) -> int:
             named with what to do.
     """
     root = Path(results_dir)
-    runs = sorted(root.rglob("steps.jsonl"))
+    runs = sorted(root.rglob(RECORDS_FILE))
     for path in runs:
-        read_records(path.parent)
-    for path in sorted(root.rglob("config.json")):
-        read_run_config_file(path)
-    for path in sorted(root.rglob("selections/step_001.npz")):  # what Fig. 4 reads
+        RunFolder(path.parent).read_records()
+    for path in sorted(root.rglob(CONFIG_FILE)):
+        RunFolder(path.parent).read_config()
+    for path in sorted(root.rglob(selection_name(1))):  # what Fig. 4 reads
         read_npz_file(path, "a step's selection", "restore it, or move the run folder out of the results")
     return len(runs)
 
@@ -488,16 +309,14 @@ def copy_records(results_dir: str | Path, dest: str | Path, selection_steps: Seq
     """
     src, out = Path(results_dir), Path(dest)
     written = []
-    patterns = ["steps.jsonl", "config.json"] + [f"selections/step_{s:03d}.npz" for s in selection_steps]
+    patterns = [RECORDS_FILE, CONFIG_FILE] + [selection_name(s) for s in selection_steps]
     for pattern in patterns:
         for path in sorted(src.glob(f"*/{pattern}")):
             target = out / path.relative_to(src)
             if selection_fields is not None and path.suffix == ".npz":
                 with np.load(path) as z:
                     kept = {k: z[k] for k in selection_fields if k in z.files}
-                buf = io.BytesIO()
-                np.savez_compressed(buf, **kept)
-                atomic_write_bytes(target, buf.getvalue())
+                save_npz(target, kept)
             else:
                 atomic_write_bytes(target, path.read_bytes())
             written.append(target)

@@ -37,10 +37,10 @@ from scipy import ndimage
 from skimage.segmentation import slic
 from torch import Tensor
 
+from alseg_utils.config import SUPERPIXEL_REDUCTIONS
 from alseg_utils.regions import _as_mask, _as_scores, _check_diversity
 from alseg_utils.results import atomic_write_bytes
 
-REDUCTIONS = ("sum", "mean")
 _CACHE_VERSION = 1  # bump when the segmentation recipe changes (invalidates caches)
 
 
@@ -307,8 +307,8 @@ def superpixel_scores(scores: Tensor | np.ndarray, segments: np.ndarray | Tensor
         ValueError: malformed or non-finite ``scores``, mismatched ``segments``/``labelled``,
             unknown ``reduce``.
     """
-    if reduce not in REDUCTIONS:
-        raise ValueError(f"reduce must be one of {', '.join(REDUCTIONS)}, got {reduce!r}")
+    if reduce not in SUPERPIXEL_REDUCTIONS:
+        raise ValueError(f"reduce must be one of {', '.join(SUPERPIXEL_REDUCTIONS)}, got {reduce!r}")
     scores = _as_scores(scores)
     segments = _as_segments(segments, scores.shape)
     open_ = _unlabelled(segments, labelled)  # [N, H, W]

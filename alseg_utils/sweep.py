@@ -31,7 +31,9 @@ from tqdm.auto import tqdm
 
 import alseg_utils
 from alseg_utils.config import RunConfig, load_config
+from alseg_utils.config import STRATEGIES
 from alseg_utils.errors import AlsegError, ConfigError, RunStateError
+from alseg_utils.notebooks import run_papermill
 from alseg_utils.results import atomic_write_text
 
 __all__ = [
@@ -46,10 +48,6 @@ JOB_PARAMETERS = ("params_file", "strategy", "acquisition", "seed", "out_dir",
                   "full_data_reference", "steps", "progress")  # what every job notebook must declare
 REPORT_PARAMETERS = ("results_dir", "figures_dir")  # what every report notebook must declare
 MAX_ERROR_CHARS = 300  # one-line errors are cut to this length
-# kernels log only critical errors: ipykernel's start-up warning (local TCP) and the 'KeyboardInterrupt caught
-# in kernel' line of every shutdown (jupyter_client interrupts a kernel before stopping it) would otherwise
-# break the progress bar; a failing cell is reported by papermill, not by the kernel's log
-KERNEL_LOG_LEVEL = "--IPKernelApp.log_level=CRITICAL"
 
 
 @dataclass(frozen=True)
@@ -148,16 +146,13 @@ def _one_line_error(err: BaseException) -> str:
 
 def _execute(notebook: Path, output: Path, parameters: dict[str, Any], cwd: Path,
              kernel_name: str | None) -> str:
-    """Run ``notebook`` into ``output`` with papermill; return ``""`` or the one-line error.
+    """Run ``notebook`` into ``output``; return ``""`` or the one-line error, never raise.
 
-    Papermill writes ``output`` as cells run, so a failed notebook keeps its error in place.
+    Through :func:`alseg_utils.notebooks.run_papermill`: papermill writes ``output`` as cells run,
+    so a failed notebook keeps its error in place.
     """
-    import papermill
-
     try:
-        papermill.execute_notebook(str(notebook), str(output), parameters=dict(parameters),
-                                   cwd=str(cwd), progress_bar=False, kernel_name=kernel_name,
-                                   extra_arguments=[KERNEL_LOG_LEVEL])
+        run_papermill(notebook, output, parameters, cwd=cwd, kernel_name=kernel_name)
     except Exception as err:  # noqa: BLE001 - any failure is recorded, never raised
         return _one_line_error(err)
     return ""
@@ -423,7 +418,7 @@ def reproduction_summary(sweep_dir: str | Path, figures_dir: str | Path, seconds
     Returns:
         A few lines of text.
     """
-    from alseg_utils.efficiency import label_efficiency
+    from alseg_utils.efficiency import RATIOS, label_efficiency
     from alseg_utils.results import load_records
 
     sweep_dir, figures_dir = Path(sweep_dir), Path(figures_dir)
@@ -439,9 +434,9 @@ def reproduction_summary(sweep_dir: str | Path, figures_dir: str | Path, seconds
     lines.append(f"  % labelled pixels to reach {cfg.eval.relative_target:.0%} of the full-data {metric} "
                  "(mean over seeds [seeds that reached it]; region/full < 1: regions need fewer pixels):")
     for _, row in table.iterrows():
-        cells = [f"{s} {row[f'{s}_pct']:.1f} [{row[f'{s}_reached']}]" for s in ("full", "region", "superpixel")
-                 if f"{s}_pct" in row]
-        ratios = [f"{r} {row[r]:.2f}" for r in ("region/full", "superpixel/region") if r in row and row[r] == row[r]]
+        cells = [f"{s} {row[f'{s}_pct']:.1f} [{row[f'{s}_reached']}]" for s in STRATEGIES if f"{s}_pct" in row]
+        ratios = [f"{r} {row[r]:.2f}" for r in (f"{num}/{den}" for num, den, _ in RATIOS)
+                  if r in row and row[r] == row[r]]
         lines.append(f"    {row['acquisition']:<9} " + ", ".join(cells) + ("; " + ", ".join(ratios) if ratios else ""))
     return "\n".join(lines)
 

@@ -1,7 +1,9 @@
-"""Training from scratch on (partially) labelled images: loss of Eq. 9, augmentation, restarts.
+"""Training from scratch on (partially) labelled images: loss of Eq. 9, optimiser, restarts.
 
-Label maps are uint8 with ``255 = not labelled``; those pixels are ignored by every loss, so only
-human-labelled pixels are back-propagated (region acquisition leaves most of an image at 255).
+Label maps are uint8 with :data:`~alseg_utils.config.UNLABELLED` (255) where nobody labelled; those
+pixels are ignored by every loss, so only human-labelled pixels are back-propagated (region
+acquisition leaves most of an image unlabelled). Each batch is augmented by
+:func:`alseg_utils.augment.augment_crops` (flips, brightness, rotation).
 
 Eq. 9 is ``L = lambda * psi(theta) + w * L_aux + L_e``. :func:`dcan_loss` returns ``w * L_aux + L_e``
 (cross-entropy of the fused object and contour outputs, plus ``w`` times the cross-entropy of every
@@ -29,11 +31,8 @@ average of the weights and batch-norm statistics (:class:`WeightAverage`).
 from __future__ import annotations
 
 import math
-import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -41,13 +40,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from alseg_utils.config import ModelConfig, TrainConfig
+from alseg_utils.augment import augment_crops
+from alseg_utils.config import UNLABELLED, ModelConfig, TrainConfig
 from alseg_utils.crops import crop_batch, crops_per_epoch, plan_crops
-from alseg_utils.errors import RunStateError
+from alseg_utils.devices import model_device, resolve_device
 from alseg_utils.model import DCAN, DCANOutput, build_model
-
-IGNORE = 255  # label value of pixels nobody labelled
-
+from alseg_utils.run_folder import load_checkpoint, save_checkpoint  # noqa: F401 - moved there, re-exported
 
 @dataclass
 class LabelledSet:
@@ -77,7 +75,7 @@ class LabelledSet:
                 raise ValueError(f"LabelledSet: {name} must be uint8, got {getattr(self, name).dtype}")
         for name in ("labels", "contours"):
             values = getattr(self, name)
-            if np.any((values > 1) & (values != IGNORE)):
+            if np.any((values > 1) & (values != UNLABELLED)):
                 raise ValueError(f"LabelledSet: {name} must hold only 0, 1 or 255 (not labelled)")
 
     def __len__(self) -> int:
@@ -169,27 +167,6 @@ class WeightAverage:
         return model
 
 
-def resolve_device(name: str) -> torch.device:
-    """Turn ``"auto" | "cpu" | "cuda"`` into a device.
-
-    Args:
-        name: ``"auto"`` picks CUDA when available, else the CPU.
-
-    Returns:
-        The device.
-
-    Raises:
-        ValueError: unknown name, or ``"cuda"`` without a CUDA device.
-    """
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("train.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
-    if name not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {name!r}")
-    return torch.device(name)
-
-
 def aux_weight_at(iteration: int, cfg: TrainConfig, every: float | None = None) -> float:
     """Weight ``w`` of the auxiliary losses (Eq. 9) at an iteration.
 
@@ -215,8 +192,8 @@ def masked_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
     Returns:
         Scalar tensor (float32).
     """
-    total = F.cross_entropy(logits.float(), target, ignore_index=IGNORE, reduction="sum")
-    count = (target != IGNORE).sum().clamp_min(1)
+    total = F.cross_entropy(logits.float(), target, ignore_index=UNLABELLED, reduction="sum")
+    count = (target != UNLABELLED).sum().clamp_min(1)
     return total / count
 
 
@@ -236,134 +213,6 @@ def dcan_loss(out: DCANOutput, labels: Tensor, contours: Tensor, aux_weight: flo
     aux = sum(masked_cross_entropy(o, labels) for o in out.aux_object)
     aux = aux + sum(masked_cross_entropy(c, contours) for c in out.aux_contour)
     return final + aux_weight * aux
-
-
-def _random_crop(
-    images: Tensor, targets: Tensor, size: list[int], generator: torch.Generator
-) -> tuple[Tensor, Tensor]:
-    """Crop every sample at its own random offset (the same window for image and targets).
-
-    A partly labelled sample (region acquisition) is cropped around one of its labelled pixels,
-    drawn uniformly, so a crop never wastes an iteration on a sample with no label in view.
-
-    Args:
-        images: [B, 3, H, W], float.
-        targets: [B, K, H, W], any dtype (label maps).
-        size: [h, w] of the crop; empty list = no crop.
-        generator: CPU generator for the offsets.
-
-    Returns:
-        Cropped images [B, 3, h, w] and targets [B, K, h, w].
-
-    Raises:
-        ValueError: the crop is larger than the images.
-    """
-    if not size:
-        return images, targets
-    (h, w), (H, W) = size, images.shape[-2:]
-    if h > H or w > W:
-        raise ValueError(
-            f"train.crop_size {size} is larger than the training images ({H}x{W}); use a smaller crop"
-        )
-    tops = torch.randint(0, H - h + 1, (len(images),), generator=generator).tolist()
-    lefts = torch.randint(0, W - w + 1, (len(images),), generator=generator).tolist()
-    for b in range(len(images)):
-        labelled = (targets[b, 0] != IGNORE).nonzero()  # [P, 2]
-        if 0 < len(labelled) < H * W:  # partly labelled (regions): keep a labelled pixel in the crop
-            y, x = labelled[int(torch.randint(len(labelled), (1,), generator=generator))].tolist()
-            tops[b] = _offset_covering(y, h, H, generator)
-            lefts[b] = _offset_covering(x, w, W, generator)
-    images = torch.stack([im[:, t : t + h, l : l + w] for im, t, l in zip(images, tops, lefts)])
-    targets = torch.stack([tg[:, t : t + h, l : l + w] for tg, t, l in zip(targets, tops, lefts)])
-    return images, targets
-
-
-def _offset_covering(pixel: int, crop: int, length: int, generator: torch.Generator) -> int:
-    """A uniform crop offset among those whose window of ``crop`` pixels contains ``pixel``."""
-    low, high = max(0, pixel - crop + 1), min(pixel, length - crop)
-    return low + int(torch.randint(high - low + 1, (1,), generator=generator))
-
-
-def _random_flips(images: Tensor, targets: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Flip each sample left-right and up-down, each with probability 1/2 (images and targets alike)."""
-    for dim in (-1, -2):
-        flip = (torch.rand(len(images), generator=generator) < 0.5).to(images.device)  # [B]
-        images = torch.where(flip[:, None, None, None], images.flip(dim), images)
-        targets = torch.where(flip[:, None, None, None], targets.flip(dim), targets)
-    return images, targets
-
-
-def rotate_batch(
-    images: Tensor, targets: Tensor, degrees: Tensor, image_mode: str = "bilinear"
-) -> tuple[Tensor, Tensor]:
-    """Rotate every sample about its centre; pixels rotated in from outside become ignored.
-
-    Args:
-        images: [B, C, H, W], float; outside pixels become 0 (like the zero padding of GlaS).
-        targets: [B, K, H, W], integer label maps; resampled with nearest neighbour.
-        degrees: [B], angle of each sample, degrees.
-        image_mode: ``"bilinear"`` (training) or ``"nearest"`` for the images.
-
-    Returns:
-        Rotated images [B, C, H, W] and targets [B, K, H, W] (same dtype, 255 outside the image).
-    """
-    B, _, H, W = images.shape
-    a = degrees.to(images.device, torch.float32) * (math.pi / 180.0)  # [B]
-    c, s, zero = torch.cos(a), torch.sin(a), torch.zeros_like(a)
-    rows = [torch.stack([c, -s * H / W, zero], 1), torch.stack([s * W / H, c, zero], 1)]  # 2 x [B, 3]
-    theta = torch.stack(rows, 1)  # [B, 2, 3], output -> input coordinates (aspect-corrected)
-    grid = F.affine_grid(theta, [B, 1, H, W], align_corners=False)  # [B, H, W, 2]
-    images = F.grid_sample(images, grid, mode=image_mode, padding_mode="zeros", align_corners=False)
-    ones = torch.ones_like(targets[:, :1], dtype=torch.float32)  # [B, 1, H, W]
-    warped = F.grid_sample(torch.cat([targets.float(), ones], 1), grid, mode="nearest", align_corners=False)
-    inside = warped[:, -1:] > 0.5  # [B, 1, H, W]
-    targets = torch.where(inside, warped[:, :-1], float(IGNORE)).round().to(targets.dtype)
-    return images, targets
-
-
-def augment_batch(
-    images: Tensor, targets: Tensor, cfg: TrainConfig, generator: torch.Generator, image_mode: str = "bilinear"
-) -> tuple[Tensor, Tensor]:
-    """Random crop, flips, brightness and rotation, applied identically to images and label maps.
-
-    Args:
-        images: [B, 3, H, W], float in [0, 1].
-        targets: [B, K, H, W], integer label maps (object, contour) in {0, 1, 255}.
-        cfg: ``crop_size``, ``flips``, ``brightness`` (max additive shift), ``rotation`` (max degrees).
-        generator: CPU generator; the only source of randomness here.
-        image_mode: interpolation of the images under rotation (targets are always nearest).
-
-    Returns:
-        Augmented images [B, 3, h, w] in [0, 1] and targets [B, K, h, w] (255 where rotated in).
-    """
-    images, targets = _random_crop(images, targets, cfg.crop_size, generator)
-    return augment_crops(images, targets, cfg, generator, image_mode)
-
-
-def augment_crops(
-    images: Tensor, targets: Tensor, cfg: TrainConfig, generator: torch.Generator, image_mode: str = "bilinear"
-) -> tuple[Tensor, Tensor]:
-    """Flips, brightness and rotation of crops, applied identically to images and label maps.
-
-    Args:
-        images: [B, 3, h, w], float in [0, 1].
-        targets: [B, K, h, w], integer label maps (object, contour) in {0, 1, 255}.
-        cfg: ``flips``, ``brightness`` (max additive shift), ``rotation`` (max degrees).
-        generator: CPU generator; the only source of randomness here.
-        image_mode: interpolation of the images under rotation (targets are always nearest).
-
-    Returns:
-        Augmented images [B, 3, h, w] in [0, 1] and targets [B, K, h, w] (255 where rotated in).
-    """
-    if cfg.flips:
-        images, targets = _random_flips(images, targets, generator)
-    if cfg.brightness > 0:
-        shift = (torch.rand(len(images), generator=generator) * 2 - 1) * cfg.brightness  # [B]
-        images = (images + shift.to(images.device)[:, None, None, None]).clamp(0, 1)
-    if cfg.rotation > 0:
-        degrees = (torch.rand(len(images), generator=generator) * 2 - 1) * cfg.rotation  # [B]
-        images, targets = rotate_batch(images, targets, degrees, image_mode)
-    return images, targets
 
 
 def make_optimizer(
@@ -475,7 +324,7 @@ def train_model(
     device = resolve_device(train_cfg.device)
     generator = _seed_everything(seed)
     model = build_model(model_cfg).to(device).train()
-    labelled = torch.from_numpy(train.labels != IGNORE)  # [N, H, W]
+    labelled = torch.from_numpy(train.labels != UNLABELLED)  # [N, H, W]
     if not bool(labelled.any()):
         raise ValueError("train_model: no pixel of the training set is labelled; label at least one image")
     budget = training_budget(train_cfg, crops_per_epoch(labelled, train_cfg.crop_size))
@@ -554,13 +403,6 @@ def train_with_restarts(
     return best[1]
 
 
-def _model_device(model: nn.Module, device: str | torch.device | None) -> torch.device:
-    """``device`` resolved, or the device of the model's parameters when None."""
-    if device is None:
-        return next(model.parameters()).device
-    return resolve_device(device) if isinstance(device, str) else torch.device(device)
-
-
 def _image_batches(images: np.ndarray, batch_size: int, device: torch.device):
     """Yield float batches [b, 3, H, W] in [0, 1] on ``device`` and their slices, from uint8 [N, H, W, 3]."""
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
@@ -593,16 +435,16 @@ def validation_loss(
     """
     if len(val) == 0:
         raise ValueError("validation_loss: the validation set is empty")
-    device = _model_device(model, device)
+    device = model_device(model, device)
     model.eval()
     totals = torch.zeros(4, dtype=torch.float64)  # object CE sum, object count, contour CE sum, contour count
     for sl, x in _image_batches(val.images, batch_size, device):
         out = model(x)
         for k, (logits, target) in enumerate(((out.object, val.labels[sl]), (out.contour, val.contours[sl]))):
             t = torch.from_numpy(target).to(device).long()  # [b, H, W]
-            ce = F.cross_entropy(logits.float(), t, ignore_index=IGNORE, reduction="sum")
+            ce = F.cross_entropy(logits.float(), t, ignore_index=UNLABELLED, reduction="sum")
             totals[2 * k] += ce.item()
-            totals[2 * k + 1] += (t != IGNORE).sum().item()
+            totals[2 * k + 1] += (t != UNLABELLED).sum().item()
     return float(totals[0] / max(totals[1], 1) + totals[2] / max(totals[3], 1))
 
 
@@ -625,7 +467,7 @@ def predict_probs(
     Raises:
         ValueError: images not uint8 [N, H, W, 3] or batch_size < 1.
     """
-    device = _model_device(model, device)
+    device = model_device(model, device)
     model.eval()
     n, h, w = images.shape[:3] if images.ndim == 4 else (0, 0, 0)
     obj = torch.empty(n, 2, h, w)
@@ -635,65 +477,3 @@ def predict_probs(
         obj[sl] = out.object.float().softmax(1).cpu()  # [b, 2, H, W]
         con[sl] = out.contour.float().softmax(1).cpu()  # [b, 2, H, W]
     return obj, con
-
-
-def save_checkpoint(model: nn.Module, path: str | Path) -> None:
-    """Write ``model.state_dict()`` atomically (temporary file + ``os.replace``).
-
-    Args:
-        model: the network.
-        path: destination file; its folder is created if needed.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(model.state_dict(), f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def load_checkpoint(model: nn.Module, path: str | Path,
-                    advice: str = "retrain, or restore the file from a copy") -> nn.Module:
-    """Load weights saved by :func:`save_checkpoint` (``weights_only=True``, onto the model's device).
-
-    Args:
-        model: a network built with the same :class:`ModelConfig` as the saved one.
-        path: the checkpoint file.
-        advice: what the user can do when the file is damaged (part of the error).
-
-    Returns:
-        The same model with the weights loaded.
-
-    Raises:
-        RunStateError: the file is missing, damaged (truncated, not a checkpoint) or does not match
-            the model's architecture.
-    """
-    import warnings
-
-    from alseg_utils.results import damaged_file_error
-
-    path = Path(path)
-    if not path.is_file():
-        raise RunStateError(f"checkpoint {path} not found; retrain or point to an existing run directory")
-    device = next(model.parameters()).device
-    try:
-        with warnings.catch_warnings():  # torch warns about some foreign pickles before refusing them
-            warnings.simplefilter("ignore")
-            state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # noqa: BLE001 - zip, pickle, EOF and OS errors all mean "cannot be read"
-        raise damaged_file_error(path, "the model checkpoint", err, advice) from None
-    if not isinstance(state, dict):
-        raise damaged_file_error(path, "the model checkpoint", f"holds a {type(state).__name__}, not a state_dict",
-                                 advice)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
-        raise RunStateError(
-            f"checkpoint {path} does not match this model ({first}); check the model: section of the params"
-        ) from None
-    return model

@@ -65,8 +65,9 @@ import torch
 from torch import Tensor, nn
 
 from alseg_utils.config import ModelConfig
+from alseg_utils.mc_dropout import auto_samples_per_pass, enable_mc_dropout, mc_predict
 from alseg_utils.model import build_model
-from alseg_utils.uncertainty import auto_samples_per_pass, enable_mc_dropout, mc_predict, score_prediction
+from alseg_utils.uncertainty import score_prediction
 
 MIB = 2**20
 

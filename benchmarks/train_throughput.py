@@ -21,9 +21,11 @@ from pathlib import Path
 
 import torch
 
+from alseg_utils.augment import augment_batch
 from alseg_utils.config import RunConfig, load_config
+from alseg_utils.devices import resolve_device
 from alseg_utils.model import build_model, set_mc_mode
-from alseg_utils.train import amp_dtype, augment_batch, aux_weight_at, make_optimizer, resolve_device, train_step
+from alseg_utils.train import amp_dtype, aux_weight_at, make_optimizer, train_step
 
 PARAMS = {"quick": "params/quick.yaml", "paper": "params/glas.yaml"}
 

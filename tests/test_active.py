@@ -22,9 +22,9 @@ from alseg_utils.active import ActiveRun, load_selection, run_active, run_full_i
 from alseg_utils.config import load_config
 from alseg_utils.errors import ConfigError, RunStateError
 from alseg_utils.labels import LabelStore
+from alseg_utils.mc_dropout import MCPrediction
 from alseg_utils.regions import region_origins
 from alseg_utils.synthetic import render_glas_image
-from alseg_utils.uncertainty import MCPrediction
 
 TINY = {
     "name": "tiny",
@@ -188,7 +188,7 @@ def _constant_prediction(model, images, T, **kwargs) -> MCPrediction:
 
 
 def _random_steps(params: Path, out: Path, monkeypatch: pytest.MonkeyPatch, trials: int, prepare=None,
-                  **active_overrides) -> tuple[ActiveRun, LabelStore, list[dict]]:
+                  **active_overrides) -> tuple[ActiveRun, LabelStore, list[active.AcquiredStep]]:
     """``trials`` Random acquisitions (steps 1..trials, each its own generator) on the same labelled set."""
     monkeypatch.setattr(active, "mc_predict", _constant_prediction)
     run = ActiveRun(_cfg(params, **active_overrides), out, progress=False)
@@ -219,13 +219,13 @@ def test_random_full_images_are_drawn_uniformly_whatever_their_size(unequal_para
     assert real.max() > 3 * real.min()  # the pool really holds images of unequal size
     counts: dict = {}
     for sel in selections:
-        (image,) = sel["images"]
+        (image,) = sel.fields["images"]
         counts[image] = counts.get(image, 0) + 1
-        assert sel["acquired_pixels"] == base.valid[image].sum()  # what was labelled is still recorded
-        assert sel["arrays"]["acquired_score"].shape == (sel["acquired_pixels"],)
+        assert sel.fields["acquired_pixels"] == base.valid[image].sum()  # what was labelled is still recorded
+        assert sel.arrays["acquired_score"].shape == (sel.fields["acquired_pixels"],)
     _assert_uniform(counts, pool, trials)
     again = run._acquire(7, LabelStore(base.labels.copy(), base.contours.copy(), base.valid), model=None)
-    assert again["images"] == selections[6]["images"]  # reproducible by step seed
+    assert again.fields["images"] == selections[6].fields["images"]  # reproducible by step seed
 
 
 def _open_windows(already: np.ndarray, size: int, stride: int) -> list[tuple[int, int, int]]:
@@ -251,9 +251,9 @@ def test_random_windows_are_drawn_uniformly_among_those_left_to_label(unequal_pa
     assert len(partly) > len(windows) // 4  # many windows hold padding: the old sum-of-noise rule skipped them
     counts: dict = {}
     for sel in selections:
-        ((image, top, left, h, w),) = sel["regions"]
+        ((image, top, left, h, w),) = sel.fields["regions"]
         counts[(image, top, left)] = counts.get((image, top, left), 0) + 1
-        assert sel["acquired_pixels"] == (~already[image, top:top + h, left:left + w]).sum()
+        assert sel.fields["acquired_pixels"] == (~already[image, top:top + h, left:left + w]).sum()
     _assert_uniform(counts, windows, trials)
 
 
@@ -272,8 +272,8 @@ def test_random_superpixels_are_drawn_uniformly_among_those_that_fit(unequal_par
     assert max(sizes[u] for u in allowed) > 1.5 * min(sizes[u] for u in allowed)  # unequal segments
     counts: dict = {}
     for sel in selections:
-        image, segment, pixels = sel["superpixels"][0]  # the first pick: drawn among all that fit
+        image, segment, pixels = sel.fields["superpixels"][0]  # the first pick: drawn among all that fit
         counts[(image, segment)] = counts.get((image, segment), 0) + 1
         assert pixels == sizes[(image, segment)]
-        assert sum(p for _, _, p in sel["superpixels"]) <= budget
+        assert sum(p for _, _, p in sel.fields["superpixels"]) <= budget
     _assert_uniform(counts, allowed, trials)

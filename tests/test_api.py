@@ -1,4 +1,5 @@
-"""The public API of DESIGN.md exists, and every public function and class has a docstring."""
+"""The public API exists: every listed name and module imports, every module is listed, every public
+function and class has a docstring, and the names the package shares are spelled in one place."""
 
 from __future__ import annotations
 
@@ -13,11 +14,49 @@ import alseg_utils
 MODULES = sorted(m.name for m in pkgutil.iter_modules(alseg_utils.__path__))
 
 
-def test_every_design_name_resolves() -> None:
-    for name in alseg_utils.__all__:
-        assert getattr(alseg_utils, name) is not None, name
+def test_every_public_module_is_listed() -> None:
+    public = {name for name in MODULES if not name.startswith("_")}
+    missing, stale = sorted(public - set(alseg_utils.SUBMODULES)), sorted(set(alseg_utils.SUBMODULES) - public)
+    assert not missing, f"add {missing} to alseg_utils.SUBMODULES (alseg_utils/__init__.py)"
+    assert not stale, f"alseg_utils.SUBMODULES lists {stale}, which are not modules of the package"
+    assert list(alseg_utils.SUBMODULES) == sorted(alseg_utils.SUBMODULES)
+    assert set(alseg_utils.EXPORTS) <= set(alseg_utils.SUBMODULES)
+
+
+@pytest.mark.parametrize("module_name", sorted(alseg_utils.SUBMODULES))
+def test_every_listed_module_resolves_as_an_attribute(module_name: str) -> None:
+    assert getattr(alseg_utils, module_name) is importlib.import_module(f"alseg_utils.{module_name}")
+    assert module_name in dir(alseg_utils)
+
+
+def test_every_exported_name_resolves_to_its_module_s_object() -> None:
+    assert alseg_utils.__all__ == sorted(alseg_utils.__all__)
+    for module_name, names in alseg_utils.EXPORTS.items():
+        module = importlib.import_module(f"alseg_utils.{module_name}")
+        for name in names:
+            assert name in alseg_utils.__all__
+            assert getattr(alseg_utils, name) is getattr(module, name), f"{module_name}.{name}"
+    namespace: dict[str, object] = {}
+    exec("from alseg_utils import *", namespace)  # noqa: S102 - every name of __all__ imports
+    assert set(alseg_utils.__all__) <= set(namespace)
     with pytest.raises(AttributeError):
         alseg_utils.no_such_name  # noqa: B018
+
+
+def test_shared_names_have_one_source() -> None:
+    from alseg_utils import active, calibration, config, efficiency, labels, plots, results, uncertainty
+
+    assert config.METRICS == config.SEGMENTATION_METRICS + config.CALIBRATION_METRICS
+    assert results.METRIC_COLUMNS is config.METRICS
+    assert tuple(plots.METRIC_LABELS) == config.METRICS
+    assert active._METRIC_KEYS[: len(config.METRICS)] == config.METRICS
+    assert tuple(uncertainty.ACQUISITION_FUNCTIONS) == config.ACQUISITIONS
+    assert tuple(plots.ACQUISITION_LABELS) == config.ACQUISITIONS
+    assert efficiency.STRATEGIES is config.STRATEGIES
+    assert labels.UNLABELLED is config.UNLABELLED and config.UNLABELLED == 255
+    for fn in (calibration.nll, calibration.ece, calibration.brier, calibration.brier_decomposition,
+               calibration.reliability_bins, calibration.CalibrationAccumulator):
+        assert inspect.signature(fn).parameters["ignore_index"].default == config.UNLABELLED
 
 
 def test_design_signatures() -> None:

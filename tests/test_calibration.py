@@ -113,6 +113,19 @@ def test_bins_from_record_round_trip() -> None:
         ReliabilityBins.from_record({"count": [1]})
 
 
+def test_bins_from_a_whole_step_record_and_through_results() -> None:
+    from alseg_utils.results import reliability_from_record
+
+    step = {"step": 0, "ece": 0.25, "reliability_bins": {"confidence": [None, 0.75], "accuracy": [None, 0.5],
+                                                         "count": [0, 4]}}
+    for bins in (ReliabilityBins.from_record(step), reliability_from_record(step)):
+        np.testing.assert_allclose(bins.edges, [0.0, 0.5, 1.0])
+        assert np.isnan(bins.confidence[0]) and bins.confidence[1] == 0.75 and bins.count.tolist() == [0, 4]
+        assert bins.ece == pytest.approx(0.25)  # |0.5 - 0.75|, all pixels in bin 1
+    with pytest.raises(ValueError, match="reliability_bins"):
+        reliability_from_record({"step": 0})
+
+
 # ---------------------------------------------------------------- peers and brute force
 
 
