@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from alseg_utils.config import ACQUISITIONS, METRICS, STRATEGIES
+from alseg_utils.config import ACQUISITIONS, METRICS, STRATEGIES, RunConfig
 from alseg_utils.run_folder import (  # noqa: F401 - the writers and readers are re-exported from here
     CONFIG_ADVICE,
     CONFIG_FILE,
@@ -233,6 +233,59 @@ def acquired_uncertainty(results_dir: str | Path, strategy: str, acquisition: st
             values.append(read_npz_file(path, "a step's selection", "restore it, or move the run folder out of "
                                         "the results", keys=(field,))[field])
     return np.concatenate(values) if values else np.zeros(0, np.float32)
+
+
+def acquired_certainty(results_dir: str | Path, step: int = 1, certain_below: float = 0.1) -> pd.DataFrame:
+    """How uncertain the pixels each strategy and function sent to the oracle were (Fig. 4, as a table).
+
+    Args:
+        results_dir: a sweep's results folder (one sub-folder per run).
+        step: the acquisition step (1 = the first acquisition after the initial training).
+        certain_below: predictive entropy (nats) under which an acquired pixel counts as already certain.
+
+    Returns:
+        One row per (acquisition function, strategy) present, in the order of
+        :data:`~alseg_utils.config.ACQUISITIONS` and :data:`~alseg_utils.config.STRATEGIES`, with the
+        acquired pixels over all seeds, the % of them already certain and their median entropy
+        (NaN when a run acquired nothing).
+    """
+    records = load_records(results_dir)
+    rows = []
+    for acq in [a for a in ACQUISITIONS if a in set(records.acquisition)]:
+        for strategy in [s for s in STRATEGIES if s in set(records.strategy)]:
+            ent = acquired_uncertainty(results_dir, strategy, acq, step=step, field="acquired_entropy")
+            rows.append({"acquisition": acq, "strategy": strategy, "acquired pixels": int(ent.size),
+                         "certain (%)": round(100 * float((ent < certain_below).mean()), 1) if ent.size else math.nan,
+                         "median entropy": round(float(np.median(ent)), 3) if ent.size else math.nan})
+    return pd.DataFrame(rows)
+
+
+def primary_metric(cfg: RunConfig) -> str:
+    """The headline accuracy metric of a configuration: the first of ``eval.targets`` (``"f1"`` if none).
+
+    The shipped params files list F1 first for GlaS and Jaccard first for ISIC, the paper's headline
+    metrics; Fig. 1, Fig. 3 and the summary of ``alseg reproduce`` use this one.
+    """
+    return next(iter(cfg.eval.targets), "f1")
+
+
+def write_table1(df: pd.DataFrame, cfg: RunConfig, folder: str | Path) -> tuple[Path, Path]:
+    """Compute Table 1 for ``cfg``'s targets and write it as ``table1_<name>.csv`` and ``.md`` (atomically).
+
+    Args:
+        df: the sweep's records (:func:`load_records`), reference runs included.
+        cfg: ``eval.targets``, ``eval.relative_target`` and ``name`` are read.
+        folder: where the two files go (created when missing).
+
+    Returns:
+        The paths of the CSV and the Markdown file.
+    """
+    table = table1(df, cfg.eval.targets, relative_target=cfg.eval.relative_target)
+    folder = Path(folder)
+    csv, md = folder / f"table1_{cfg.name}.csv", folder / f"table1_{cfg.name}.md"
+    atomic_write_text(csv, table.round(2).to_csv(index=False))
+    atomic_write_text(md, table1_markdown(table))
+    return csv, md
 
 
 def records_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:

@@ -419,14 +419,14 @@ def reproduction_summary(sweep_dir: str | Path, figures_dir: str | Path, seconds
         A few lines of text.
     """
     from alseg_utils.efficiency import RATIOS, label_efficiency
-    from alseg_utils.results import load_records
+    from alseg_utils.results import load_records, primary_metric
 
     sweep_dir, figures_dir = Path(sweep_dir), Path(figures_dir)
     cfg = load_config(json.loads((sweep_dir / "sweep.json").read_text())["params_file"])
     n_jobs = len(list(sweep_dir.glob("*.done")))
     lines = [f"alseg reproduce {cfg.name}: {n_jobs} jobs and the report in {seconds / 60:.1f} min",
              f"  figures and Table 1 (table1_{cfg.name}.md / .csv): {figures_dir}"]
-    metric = next(iter(cfg.eval.targets), "f1")
+    metric = primary_metric(cfg)
     try:
         table = label_efficiency(load_records(sweep_dir / "results"), metric, cfg.eval.relative_target)
     except (ValueError, KeyError) as err:

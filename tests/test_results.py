@@ -183,3 +183,41 @@ def test_check_results_reads_every_record_once(tmp_path: Path) -> None:
     (tmp_path / "results" / "full-bald-s1" / "config.json").write_text('{"fingerprint": "abc"}')
     with pytest.raises(RunStateError, match=r"full-bald-s1/config.json: .*no fingerprint or config"):
         check_results(tmp_path)
+
+
+def _write_run(root: Path, strategy: str, acquisition: str, seed: int, entropy: list[float]) -> None:
+    """A run folder with one record per step 0, 1 and a step-1 selection holding ``entropy``."""
+    from alseg_utils.run_folder import save_npz
+
+    run = root / f"{strategy}-{acquisition}-s{seed}"
+    run.mkdir(parents=True)
+    rows = [{"strategy": strategy, "acquisition": acquisition, "seed": seed, "step": k, "labelled_fraction": 0.1 * (k + 1),
+             "f1": 0.5, "reference": False} for k in (0, 1)]
+    (run / "steps.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    values = np.array(entropy, np.float32)
+    save_npz(run / "selections" / "step_001.npz", {"acquired_score": values, "acquired_entropy": values})
+
+
+def test_acquired_certainty_counts_certain_pixels_over_seeds(tmp_path: Path) -> None:
+    from alseg_utils.results import acquired_certainty
+
+    _write_run(tmp_path, "full", "bald", 0, [0.05, 0.5, 0.6, 0.7])
+    _write_run(tmp_path, "full", "bald", 1, [0.01, 0.02, 0.65, 0.69])
+    _write_run(tmp_path, "region", "bald", 0, [0.3, 0.4])
+    table = acquired_certainty(tmp_path, step=1, certain_below=0.1)
+    assert table[["strategy", "acquired pixels", "certain (%)"]].values.tolist() == [["full", 8, 37.5], ["region", 2, 0.0]]
+    assert table["median entropy"].tolist() == pytest.approx([(0.5 + 0.6) / 2, 0.35], abs=1e-3)
+
+
+def test_primary_metric_and_table1_files(tmp_path: Path) -> None:
+    from alseg_utils.config import config_from_dict
+    from alseg_utils.results import load_records, primary_metric, write_table1
+
+    assert primary_metric(config_from_dict({"eval": {"targets": {"jaccard": [0.7], "dice": [0.8]}}})) == "jaccard"
+    assert primary_metric(config_from_dict({"eval": {"targets": {}}})) == "f1"
+    _write_run(tmp_path / "runs", "full", "bald", 0, [0.1])
+    cfg = config_from_dict({"name": "demo", "eval": {"targets": {"f1": [0.5]}, "relative_target": 0.9}})
+    csv, md = write_table1(load_records(tmp_path / "runs"), cfg, tmp_path / "figs")
+    assert (csv.name, md.name) == ("table1_demo.csv", "table1_demo.md")
+    assert "| f1 | 0.5 |  |  |  | 10.0 ± 0.0 |" in md.read_text()  # BALD reached 0.5 at step 0 (10% of the pixels)
+    assert pd.read_csv(csv)["metric"].tolist() == ["f1"]  # no reference run: no relative-target row
