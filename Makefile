@@ -1,13 +1,14 @@
 # The two commands of the README:
 #   make reproduce   set up .venv, run the quick sweep on the synthetic GlaS-like set + report (figures/)
-#   make test        set up .venv, run the unit tests and re-execute the notebooks with nbval
+#   make test        set up .venv, lint (ruff) and type-check (mypy) the library and benchmarks, run the unit
+#                    tests and re-execute the notebooks with nbval
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PARAMS ?= params/quick.yaml
 WORKERS ?= 2
 
-.PHONY: setup reproduce test test-fast notebooks clean
+.PHONY: setup reproduce lint test test-fast notebooks clean
 
 setup: $(VENV)/.installed
 
@@ -22,7 +23,13 @@ $(VENV)/.installed: pyproject.toml
 reproduce: setup
 	$(VENV)/bin/alseg reproduce $(PARAMS) --workers $(WORKERS)
 
-test: setup
+# ruff and mypy read their settings (and mypy its file list) from pyproject.toml; tests/ and notebooks/ are not
+# checked. They run first, so that a lint or type error fails fast, before the long test run.
+lint: setup
+	$(PY) -m ruff check alseg_utils benchmarks
+	$(PY) -m mypy
+
+test: lint
 	$(PY) -m pytest -q -p no:cacheprovider tests
 	$(PY) -m pytest -q -p no:cacheprovider --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg
 

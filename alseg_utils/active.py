@@ -207,6 +207,7 @@ class ActiveRun:
                 store = self._initial_store()
                 model, record = self._initial_model(store, AcquiredStep({"images": self._initial_images()}))
             else:
+                assert store is not None and model is not None  # made at step 0, or restored
                 acquired = self._acquire(step, store, model)
                 if acquired is None:
                     break

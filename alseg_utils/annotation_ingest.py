@@ -88,7 +88,9 @@ def _answer_files(source: Path, req: StoredRequest) -> _AnswerFiles:
     if not source.is_dir():
         raise DataError(f"{source}: answers folder not found; give the folder holding the corrected masks")
     ids, names = set(req.ids), set(req.image_names)
-    masks, contours, geo = {}, {}, {}
+    masks: dict[str, Path] = {}
+    contours: dict[str, Path] = {}
+    geo: dict[str, Path] = {}
     for path in sorted(source.iterdir()):
         match = _STEP_PREFIX.match(path.name)
         if not match or int(match.group(1)) != req.step:

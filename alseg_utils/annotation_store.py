@@ -117,8 +117,10 @@ def request_rows(request: AnnotationRequest, shape: tuple[int, int]) -> list[dic
     """
     whole = not request.regions
     regions = [Region(i, 0, 0, *shape) for i in request.images] if whole else list(request.regions)
-    masks = list(request.region_masks) or [None] * len(regions)  # superpixels: their pixels in the window
-    rows, seen = [], set()
+    # superpixels: their pixels in the window
+    masks: list[np.ndarray | None] = list(request.region_masks) or [None] * len(regions)
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for reg, inside in zip(regions, masks, strict=True):
         k = request.images.index(reg.image)
         name = request.image_names[k]
@@ -136,7 +138,7 @@ def request_rows(request: AnnotationRequest, shape: tuple[int, int]) -> list[dic
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]  # mypy matches **arrays against allow_pickle
     return buf.getvalue()
 
 

@@ -57,8 +57,10 @@ def _random_crop(
             y, x = labelled[int(torch.randint(len(labelled), (1,), generator=generator))].tolist()
             tops[b] = _offset_covering(y, h, H, generator)
             lefts[b] = _offset_covering(x, w, W, generator)
-    images = torch.stack([im[:, t : t + h, l : l + w] for im, t, l in zip(images, tops, lefts)])
-    targets = torch.stack([tg[:, t : t + h, l : l + w] for tg, t, l in zip(targets, tops, lefts)])
+    images = torch.stack([im[:, top : top + h, left : left + w]
+                          for im, top, left in zip(images, tops, lefts, strict=True)])
+    targets = torch.stack([tg[:, top : top + h, left : left + w]
+                           for tg, top, left in zip(targets, tops, lefts, strict=True)])
     return images, targets
 
 

@@ -67,7 +67,7 @@ class ReliabilityBins(NamedTuple):
     edges: np.ndarray
     confidence: np.ndarray
     accuracy: np.ndarray
-    count: np.ndarray
+    count: np.ndarray  # type: ignore[assignment]  # shadows tuple.count; the field name is the API
 
     @property
     def ece(self) -> float:
@@ -99,16 +99,17 @@ class ReliabilityBins(NamedTuple):
         """
         if isinstance(record, ReliabilityBins):
             return record
-        if isinstance(record.get("reliability_bins"), Mapping):  # a whole step record
-            record = record["reliability_bins"]
-        missing = {"confidence", "accuracy", "count"} - set(record)
+        entry: Mapping[str, Any] = record
+        if isinstance(entry.get("reliability_bins"), Mapping):  # a whole step record
+            entry = entry["reliability_bins"]
+        missing = {"confidence", "accuracy", "count"} - set(entry)
         if missing:
             raise ValueError(f"reliability bins record lacks {sorted(missing)}; pass the 'reliability_bins' entry")
-        conf = np.array(record["confidence"], dtype=float)  # [K]
-        acc = np.array(record["accuracy"], dtype=float)  # [K]
-        count = np.array(record["count"], dtype=np.int64)  # [K]
+        conf = np.array(entry["confidence"], dtype=float)  # [K]
+        acc = np.array(entry["accuracy"], dtype=float)  # [K]
+        count = np.array(entry["count"], dtype=np.int64)  # [K]
         k = len(count)
-        edges = np.array(record.get("edges", np.linspace(0.0, 1.0, k + 1)), dtype=float)  # [K + 1]
+        edges = np.array(entry.get("edges", np.linspace(0.0, 1.0, k + 1)), dtype=float)  # [K + 1]
         if conf.shape != (k,) or acc.shape != (k,) or edges.shape != (k + 1,):
             raise ValueError("reliability bins record: confidence, accuracy and count must have equal lengths")
         return cls(edges, conf, acc, count)
@@ -127,7 +128,8 @@ class CalibrationAccumulator:
     temporaries per update, whatever the number of images.
     """
 
-    def __init__(self, n_classes: int, n_bins: int = 15, ignore_index: int = UNLABELLED, chunk_pixels: int = _CHUNK_PIXELS) -> None:
+    def __init__(self, n_classes: int, n_bins: int = 15, ignore_index: int = UNLABELLED,
+                 chunk_pixels: int = _CHUNK_PIXELS) -> None:
         """Create an empty accumulator.
 
         Args:
@@ -275,7 +277,8 @@ class CalibrationAccumulator:
         """The number of counted pixels; raises ValueError when it is 0."""
         n = self.n_pixels
         if n == 0:
-            raise ValueError(f"no pixels to evaluate: every target is {self.ignore_index} (ignored) or no batch was added")
+            raise ValueError(f"no pixels to evaluate: every target is {self.ignore_index} (ignored) "
+                             "or no batch was added")
         return n
 
 

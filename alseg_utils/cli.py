@@ -24,7 +24,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="one active-learning run (resumes when its folder exists)")
     run.add_argument("params", help="params YAML file, e.g. params/quick.yaml")
-    run.add_argument("--strategy", choices=STRATEGIES, help="full images (Alg. 1), square regions (Alg. 2) or SLIC superpixels under the same pixel budget")
+    run.add_argument("--strategy", choices=STRATEGIES, help="full images (Alg. 1), square regions (Alg. 2) "
+                     "or SLIC superpixels under the same pixel budget")
     run.add_argument("--acquisition", choices=ACQUISITIONS, help="acquisition function")
     run.add_argument("--seed", type=int, help="seed of the initial set, training and MC dropout")
     run.add_argument("--reference", action="store_true", help="train once on all labels (full-data line)")
@@ -154,7 +155,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     configs = [load_config(params) for params in args.params]  # every file checked before any sweep starts
     figures = Path(args.figures) if args.figures else Path("figures")
     summaries = []
-    for params, cfg in zip(args.params, configs):
+    for params, cfg in zip(args.params, configs, strict=True):
         start = time.perf_counter()
         outcomes = run_sweep(params, workers=args.workers)
         failed |= any(o.status == "failed" for o in outcomes)

@@ -85,7 +85,8 @@ class TrainConfig:
     """One training from scratch (Eq. 9)."""
 
     iterations: int = 6000  # optimizer steps per training when epochs = 0; the ceiling when epochs > 0
-    epochs: float = 0.0  # > 0: budget follows the labels, epochs x crops_per_epoch / batch_size steps (alseg_utils.crops)
+    # > 0: the budget follows the labels, epochs x crops_per_epoch / batch_size steps (alseg_utils.crops)
+    epochs: float = 0.0
     min_iterations: int = 0  # with epochs > 0: the floor, so the smallest labelled sets are not starved
     batch_size: int = 5
     crop_size: list[int] = field(default_factory=lambda: [480, 480])  # [H, W]; [] = no crop
@@ -97,7 +98,8 @@ class TrainConfig:
     aux_weight: float = 1.0  # w of Eq. 9 at iteration 0
     aux_decay: float = 0.1  # w = aux_weight * aux_decay ** floor(iteration / aux_decay_every)
     aux_decay_every: int = 2000  # iterations (epochs = 0)
-    aux_decay_epochs: float = 0.0  # with epochs > 0: w = aux_weight * aux_decay ** floor(epoch / aux_decay_epochs); 0 = constant
+    # with epochs > 0: w = aux_weight * aux_decay ** floor(epoch / aux_decay_epochs); 0 = constant
+    aux_decay_epochs: float = 0.0
     ema_decay: float = 0.0  # > 0: predict with an exponential moving average of the weights (authors: 0.999)
     flips: bool = True
     rotation: float = 20.0  # max degrees of random rotation
@@ -301,7 +303,7 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     for key, value in raw.items():
         tp = hints[key]
         sub = f"{where}.{key}" if where else key
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             kwargs[key] = _build(tp, value, sub)
         else:
             kwargs[key] = _coerce(value, tp, sub)

@@ -193,6 +193,6 @@ def crop_batch(images: Tensor, targets: Tensor, tops: Tensor, lefts: Tensor,
     h, w = size
     if (h, w) == tuple(images.shape[-2:]):
         return images, targets
-    rows = zip(images, targets, tops.tolist(), lefts.tolist())
-    cut = [(im[:, t : t + h, l : l + w], tg[:, t : t + h, l : l + w]) for im, tg, t, l in rows]
+    rows = zip(images, targets, tops.tolist(), lefts.tolist(), strict=True)
+    cut = [(im[:, top : top + h, left : left + w], tg[:, top : top + h, left : left + w]) for im, tg, top, left in rows]
     return torch.stack([c[0] for c in cut]), torch.stack([c[1] for c in cut])

@@ -837,7 +837,7 @@ def load_dataset(cfg: RunConfig, split: str, require_masks: bool = True) -> Segm
 def _interleave(groups: list[list[int]], rng: np.random.Generator) -> list[int]:
     """Round-robin over the groups (in a random group order) until all are exhausted."""
     order = rng.permutation(len(groups))
-    seq = []
+    seq: list[int] = []
     for k in range(max(len(g) for g in groups)):
         seq.extend(groups[g][k] for g in order if k < len(groups[g]))
     return seq

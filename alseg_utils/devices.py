@@ -58,7 +58,8 @@ def model_device(model: nn.Module, device: str | torch.device | None = None) -> 
     try:
         device = torch.device(device)
     except RuntimeError as err:
-        raise ValueError(f"unknown device {device!r} ({str(err).splitlines()[0]}); use 'auto', 'cpu' or 'cuda'") from None
+        raise ValueError(f"unknown device {device!r} ({str(err).splitlines()[0]}); "
+                         "use 'auto', 'cpu' or 'cuda'") from None
     if first is not None and (own.type != device.type or (device.index is not None and own != device)):
         raise ValueError(f"the model lives on {own}, not {device}; call model.to({str(device)!r}) first")
     return device

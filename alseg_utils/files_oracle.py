@@ -94,7 +94,8 @@ class FilesOracle:
 
     def _answer(self, request: AnnotationRequest) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The ingested patches of the request's rows, [height, width] each; writes the request if none."""
-        rows = request_rows(request, tuple(self._config().data.image_size))
+        height, width = self._config().data.image_size
+        rows = request_rows(request, (height, width))
         answers = load_answers(self.run_dir, request.step)
         if answers is None:
             images, valid = self._request_images(request)

@@ -8,14 +8,25 @@ the same :class:`MCPrediction` from stacked samples ``[T, N, C, H, W]``.
 
 MC mode (:func:`enable_mc_dropout`): batch-norm and everything else in eval mode, only the dropout
 layers stochastic, so each pass draws new dropout masks over fixed statistics.
+
+Prefix caching: in MC mode everything in front of the first dropout layer gives the same output in
+all T passes. A model that offers :class:`MCSplit` (``model.mc_split()``, e.g.
+:class:`alseg_utils.model.DCAN`) has that deterministic prefix run once per batch and only the
+stochastic suffix run T times, on the prefix features repeated along the batch axis, so T samples
+cost ``prefix + T x suffix`` instead of ``T x (prefix + suffix)``. The suffix sees tensors of the
+same shapes in the same order as the whole model would, so it draws the same dropout masks: the
+outputs equal the naive path's (``cache_prefix=False``) to float rounding, and bit for bit where the
+prefix's convolutions pick the same kernels for B images as for k x B (the quick setting on one
+thread; PyTorch's CPU heuristics switch kernels with the batch size for 1x1 convolutions below 16
+images on one thread, and for single small images).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -39,6 +50,43 @@ def enable_mc_dropout(model: nn.Module) -> nn.Module:
         if isinstance(module, nn.modules.dropout._DropoutNd):
             module.train()
     return model
+
+
+class Repeatable(Protocol):
+    """What the prefix of an :class:`MCSplit` returns: features that can be stacked ``k`` times."""
+
+    def repeat(self, k: int) -> Any:
+        """``k`` stacked copies along the batch axis: the prefix of ``x.repeat(k, 1, 1, 1)``."""
+        ...
+
+
+class MCSplit(NamedTuple):
+    """A network cut in front of its first dropout layer, for MC-dropout inference.
+
+    ``suffix(prefix(x).repeat(k))`` must equal ``model(x.repeat(k, 1, 1, 1))`` in MC mode, with the
+    dropout layers drawn in the same order on tensors of the same shapes (so the masks are the same).
+
+    Attributes:
+        prefix: the deterministic part (no dropout), images ``[B, 3, H, W]`` -> features; run once per batch.
+        suffix: the stochastic rest, features of ``k * B`` images -> the model's output; run T / k times.
+    """
+
+    prefix: Callable[[Tensor], Repeatable]
+    suffix: Callable[[Any], Any]
+
+
+def mc_split_of(model: nn.Module) -> MCSplit | None:
+    """The :class:`MCSplit` a model offers through ``model.mc_split()``, or ``None``.
+
+    Args:
+        model: any module; only models with an ``mc_split`` method (e.g.
+            :class:`alseg_utils.model.DCAN`) can be split, others (and a ``None`` answer) run whole.
+
+    Returns:
+        The split, or ``None`` when the model runs whole T times.
+    """
+    method = getattr(model, "mc_split", None)
+    return method() if callable(method) else None
 
 
 @dataclass
@@ -175,12 +223,13 @@ class _BatchSums:
     contour: Tensor | None = None  # [B, H, W]
 
     def add(self, probs: Tensor, entropy: Tensor, contour: Tensor | None) -> None:
-        if self.probs is None:
+        if self.probs is None or self.entropy is None:
             self.probs, self.entropy, self.contour = probs, entropy, contour
             return
         self.probs += probs
         self.entropy += entropy
         if contour is not None:
+            assert self.contour is not None  # a model gives contour logits on every pass or on none
             self.contour += contour
 
 
@@ -189,10 +238,9 @@ def _fold(x: Tensor, k: int) -> Tensor:
     return x if k == 1 else x.view(k, -1, *x.shape[1:]).sum(0)
 
 
-def _mc_pass(model: nn.Module, x: Tensor, k: int, sums: _BatchSums) -> None:
-    """``k`` stochastic passes of batch ``x`` ``[B, 3, H, W]`` in one forward; add them to ``sums``."""
-    xk = x if k == 1 else x.repeat(k, 1, 1, 1)  # [k*B, 3, H, W]
-    logits, contour_logits = _split_output(model(xk))  # [k*B, C, H, W]
+def _add_pass(out: Any, k: int, sums: _BatchSums) -> None:
+    """Add the output of one forward over ``k`` stacked copies of a batch (``k`` samples) to ``sums``."""
+    logits, contour_logits = _split_output(out)  # [k*B, C, H, W]
     log_p = torch.log_softmax(logits.float(), 1)  # [k*B, C, H, W]
     p = log_p.exp()  # [k*B, C, H, W]
     entropy = -(p * log_p).sum(1)  # [k*B, H, W]
@@ -200,16 +248,29 @@ def _mc_pass(model: nn.Module, x: Tensor, k: int, sums: _BatchSums) -> None:
     sums.add(_fold(p, k), _fold(entropy, k), contour)
 
 
-def _mc_batch(model: nn.Module, x: Tensor, T: int, samples_per_pass: int, amp: bool) -> _BatchSums:
+def _sampler(model: nn.Module, x: Tensor, split: MCSplit | None) -> Callable[[int], Any]:
+    """``k -> output of one forward over k stacked copies of x`` ``[B, 3, H, W]`` (``k`` samples).
+
+    With a split the prefix runs here, once; each call then runs only the suffix.
+    """
+    if split is None:
+        return lambda k: model(x if k == 1 else x.repeat(k, 1, 1, 1))  # input [k*B, 3, H, W]
+    cached = split.prefix(x)  # deterministic features of the B images
+    return lambda k: split.suffix(cached.repeat(k))  # features of k*B images
+
+
+def _mc_batch(model: nn.Module, x: Tensor, T: int, samples_per_pass: int, amp: bool,
+              split: MCSplit | None) -> _BatchSums:
     """Sums over T stochastic passes of one batch, ``samples_per_pass`` samples per forward."""
     sums = _BatchSums()
     autocast = torch.autocast(x.device.type, dtype=torch.float16,
                               enabled=amp and x.device.type == "cuda")
     with autocast:
+        forward = _sampler(model, x, split)
         done = 0
         while done < T:
             k = min(samples_per_pass, T - done)
-            _mc_pass(model, x, k, sums)
+            _add_pass(forward(k), k, sums)
             done += k
     return sums
 
@@ -231,6 +292,7 @@ def _mc_mode(model: nn.Module, seed: int | None, device: torch.device) -> Iterat
 
 
 def _allocate(n: int, sums: _BatchSums, samples: int) -> MCPrediction:
+    assert sums.probs is not None  # _mc_batch adds T >= 1 passes
     _, c, h, w = sums.probs.shape
     contour = None if sums.contour is None else torch.empty((n, h, w))
     return MCPrediction(mean=torch.empty((n, c, h, w)), mean_entropy=torch.empty((n, h, w)),
@@ -239,22 +301,26 @@ def _allocate(n: int, sums: _BatchSums, samples: int) -> MCPrediction:
 
 def _store(pred: MCPrediction, start: int, sums: _BatchSums) -> None:
     """Write one batch's means into the CPU outputs."""
+    assert sums.probs is not None and sums.entropy is not None  # _mc_batch adds T >= 1 passes
     stop = start + sums.probs.shape[0]
     pred.mean[start:stop].copy_(sums.probs.div_(pred.samples))
     pred.mean_entropy[start:stop].copy_(sums.entropy.div_(pred.samples))
     if pred.contour is not None:
+        assert sums.contour is not None  # pred was allocated from a batch with contour logits
         pred.contour[start:stop].copy_(sums.contour.div_(pred.samples))
 
 
 def mc_predict(model: nn.Module, images: np.ndarray | Tensor, T: int, batch_size: int = 4,
                device: str | torch.device | None = None, seed: int | None = None,
                samples_per_pass: int | None = None, amp: bool = True,
-               progress: bool = False) -> MCPrediction:
+               progress: bool = False, cache_prefix: bool = True) -> MCPrediction:
     """MC-dropout prediction that streams over samples: memory does not grow with T.
 
     For each batch, T stochastic forward passes (dropout on, batch-norm in eval) are run and only
     the running sums of the softmax and of its entropy are kept; nothing of shape ``[T, ...]`` is
-    ever held. The model's training flags and the global RNG state are restored afterwards.
+    ever held. The model's training flags and the global RNG state are restored afterwards. When
+    the model offers an :class:`MCSplit` (``model.mc_split()``), the part in front of its first
+    dropout layer runs once per batch and only the rest T times (same masks, same outputs).
 
     Args:
         model: returns object logits ``[B, C, H, W]``, or an object with ``.object`` (and optionally
@@ -272,6 +338,8 @@ def mc_predict(model: nn.Module, images: np.ndarray | Tensor, T: int, batch_size
             by that budget, and with any fixed value it does not grow with T.
         amp: float16 autocast on CUDA (ignored on CPU); softmax and sums are float32.
         progress: show a progress bar over batches.
+        cache_prefix: run the deterministic prefix once per batch when the model offers a split;
+            ``False`` runs the whole model T times (the naive path, for comparison).
 
     Returns:
         :class:`MCPrediction` with float32 CPU tensors (``mean`` ``[N, C, H, W]``,
@@ -286,12 +354,14 @@ def mc_predict(model: nn.Module, images: np.ndarray | Tensor, T: int, batch_size
     if samples_per_pass is None:
         height, width = images.shape[1:3] if isinstance(images, np.ndarray) else images.shape[2:]
         samples_per_pass = auto_samples_per_pass(T, min(batch_size, len(images)), height, width)
+    split = mc_split_of(model) if cache_prefix else None
     pred: MCPrediction | None = None
     with _mc_mode(model, seed, device):
         for start in tqdm(range(0, len(images), batch_size), disable=not progress, desc="MC dropout"):
             x = _to_input(images[start:start + batch_size], device)  # [B, 3, H, W]
-            sums = _mc_batch(model, x, T, samples_per_pass, amp)
+            sums = _mc_batch(model, x, T, samples_per_pass, amp, split)
             if pred is None:
                 pred = _allocate(len(images), sums, T)
             _store(pred, start, sums)
+    assert pred is not None  # images is not empty (_check_mc_args)
     return pred

@@ -257,7 +257,7 @@ def _hausdorff_side(overlap: np.ndarray, dist: Callable[[int, int], float]) -> n
         row = overlap[i]  # [nB]
         top = row.max()
         candidates = np.flatnonzero(row == top) if top > 0 else np.arange(len(row))
-        out[i] = min(dist(i, j) for j in candidates)
+        out[i] = min(dist(i, int(j)) for j in candidates)
     return out
 
 
@@ -310,7 +310,7 @@ def object_stats(pred_instances: ArrayLike, gt_instances: ArrayLike, hausdorff: 
         ValueError: on shape mismatch, non-integer or negative labels.
     """
     pred, gt = _pair(pred_instances, gt_instances)
-    return [_image_stats(g, p, hausdorff) for p, g in zip(pred, gt)]
+    return [_image_stats(g, p, hausdorff) for p, g in zip(pred, gt, strict=True)]
 
 
 def aggregate_object_stats(stats: Sequence[ObjectStats], aggregate: str = "pooled") -> dict[str, float]:

@@ -55,7 +55,7 @@ from torch import Tensor, nn
 
 from alseg_utils.config import ENCODERS, TIMM_ENCODERS, ModelConfig
 from alseg_utils.errors import ConfigError
-from alseg_utils.mc_dropout import enable_mc_dropout
+from alseg_utils.mc_dropout import MCSplit, enable_mc_dropout
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -72,6 +72,34 @@ class DCANOutput(NamedTuple):
     contour: Tensor  # fused contour logits
     aux_object: list[Tensor]  # side outputs of the object head (summed into ``object``)
     aux_contour: list[Tensor]  # side outputs of the contour head
+
+
+class DCANPrefix(NamedTuple):
+    """The deterministic front of a :class:`DCAN` pass, where :meth:`DCAN.forward_suffix` resumes."""
+
+    features: Tensor  # residual stream entering unit ``start``, [B, C, h, w]
+    aux_object: list[Tensor]  # object side outputs of the levels already passed, [B, 2, H, W] each
+    aux_contour: list[Tensor]  # contour side outputs of those levels, [B, 2, H, W] each
+    start: int  # index in DCAN.units() of the first residual unit still to run
+    size: tuple[int, int]  # (H, W) of the network input
+
+    def repeat(self, k: int) -> DCANPrefix:
+        """``k`` stacked copies along the batch axis: the prefix of ``x.repeat(k, 1, 1, 1)``.
+
+        Args:
+            k: copies, >= 1.
+
+        Returns:
+            The prefix of ``k * B`` images (this one when ``k == 1``).
+        """
+        if k == 1:
+            return self
+
+        def stacked(t: Tensor) -> Tensor:
+            return t.repeat(k, *([1] * (t.ndim - 1)))  # [k*B, ...]
+
+        return self._replace(features=stacked(self.features), aux_object=[stacked(t) for t in self.aux_object],
+                             aux_contour=[stacked(t) for t in self.aux_contour])
 
 
 class Encoder(NamedTuple):
@@ -109,6 +137,7 @@ def _dilate_basic_layer(layer: nn.Sequential, dilation: int, previous_dilation: 
         dilation: dilation of every block after the first.
         previous_dilation: dilation of the first block (the one that had stride 2).
     """
+    block: Any  # a torchvision BasicBlock (torchvision ships no types)
     for i, block in enumerate(layer):
         first = previous_dilation if i == 0 else dilation
         _set_conv(block.conv1, first)
@@ -128,7 +157,7 @@ def _torchvision_resnet(cfg: ModelConfig) -> torchvision.models.ResNet:
     if cfg.encoder in ("resnet10", "resnet18", "resnet34"):  # BasicBlock: dilate by hand
         net = builder() if cfg.encoder == "resnet10" else builder(weights=None)
         dilation = 1
-        for stage, flag in zip((2, 3, 4), dilate):
+        for stage, flag in zip((2, 3, 4), dilate, strict=True):
             if flag:
                 _dilate_basic_layer(getattr(net, f"layer{stage}"), dilation * 2, dilation)
                 dilation *= 2
@@ -160,7 +189,9 @@ def _download_imagenet_state(encoder: str) -> dict[str, Tensor]:
     if encoder in TIMM_ENCODERS:
         import timm
 
-        hub_id = timm.models.get_pretrained_cfg(encoder).hf_hub_id
+        pretrained_cfg = timm.models.get_pretrained_cfg(encoder)
+        assert pretrained_cfg is not None  # every name of TIMM_ENCODERS has one
+        hub_id = pretrained_cfg.hf_hub_id
         try:
             return timm.create_model(encoder, pretrained=True).state_dict()
         except Exception as err:  # noqa: BLE001 - whatever the hub raises (network, cache, auth) means "not fetched"
@@ -274,7 +305,7 @@ def build_encoder(cfg: ModelConfig) -> Encoder:
     if cfg.output_stride not in (8, 16, 32):
         raise ConfigError(f"model.output_stride: must be 8, 16 or 32, got {cfg.output_stride}")
     timm_net = cfg.encoder in TIMM_ENCODERS
-    net = _timm_resnetv2(cfg) if timm_net else _torchvision_resnet(cfg)
+    net: Any = _timm_resnetv2(cfg) if timm_net else _torchvision_resnet(cfg)  # the two have different parts
     if cfg.pretrained is True:
         load_encoder_state(net, _download_imagenet_state(cfg.encoder), "ImageNet weights", cfg.encoder)
     elif isinstance(cfg.pretrained, str):
@@ -297,6 +328,11 @@ def _with_dropout(layer: nn.Sequential, rate: float) -> nn.Sequential:
     for block in layer:
         units.append(nn.Sequential(nn.Dropout(rate), block))
     return nn.Sequential(*units)
+
+
+def _has_dropout(module: nn.Module) -> bool:
+    """Whether ``module`` holds a dropout layer (the modules MC mode keeps stochastic)."""
+    return any(isinstance(m, nn.modules.dropout._DropoutNd) for m in module.modules())
 
 
 def _fit(x: Tensor, size: tuple[int, int]) -> Tensor:
@@ -339,6 +375,9 @@ class DCAN(nn.Module):
     same whether or not pretrained weights are loaded.
     """
 
+    mean: Tensor  # buffers (register_buffer), [1, 3, 1, 1]
+    std: Tensor
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         enc = build_encoder(cfg)
@@ -351,10 +390,10 @@ class DCAN(nn.Module):
         widths = [_out_channels(enc.layers[k - 1][-1]) for k in SIDE_LEVELS]
         strides = [_stage_strides(cfg.output_stride)[k - 1] for k in SIDE_LEVELS]
         self.object_head = nn.ModuleList(
-            SideOutput(w, cfg.decoder_channels, s) for w, s in zip(widths, strides)
+            SideOutput(w, cfg.decoder_channels, s) for w, s in zip(widths, strides, strict=True)
         )
         self.contour_head = nn.ModuleList(
-            SideOutput(w, cfg.decoder_channels, s) for w, s in zip(widths, strides)
+            SideOutput(w, cfg.decoder_channels, s) for w, s in zip(widths, strides, strict=True)
         )
         self.register_buffer("mean", torch.tensor(enc.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(enc.std).view(1, 3, 1, 1), persistent=False)
@@ -368,18 +407,78 @@ class DCAN(nn.Module):
         Returns:
             :class:`DCANOutput`; every tensor is [B, 2, H, W] logits.
         """
+        return self.forward_suffix(self.forward_prefix(x))
+
+    def units(self) -> list[tuple[int, nn.Module]]:
+        """The encoder's residual units (with their dropout) in forward order, each with its stage 1..4."""
+        return [(stage, unit) for stage in range(1, 5) for unit in getattr(self, f"layer{stage}")]
+
+    def forward_prefix(self, x: Tensor, stop: int = 0) -> DCANPrefix:
+        """The stem, the first ``stop`` residual units and the side outputs of the stages they finish.
+
+        Args:
+            x: RGB images, [B, 3, H, W], float in [0, 1].
+            stop: residual units to run, 0..len(units()).
+
+        Returns:
+            :class:`DCANPrefix`; ``forward_suffix`` of it gives ``forward(x)``.
+        """
         size = (x.shape[-2], x.shape[-1])
         h = self.stem((x - self.mean) / self.std)  # [B, 64, H/4, W/4]
-        feats = []
-        for stage in range(1, 5):
-            h = getattr(self, f"layer{stage}")(h)  # [B, C_k, H/s_k, W/s_k]
-            if stage in SIDE_LEVELS:
-                feats.append(self.final_norm(h) if stage == 4 else h)
-        aux_object = [side(f, size) for side, f in zip(self.object_head, feats)]
-        aux_contour = [side(f, size) for side, f in zip(self.contour_head, feats)]
+        h, feats = self._encode(h, 0, stop)
+        return DCANPrefix(h, *self._side_outputs(feats, size), start=stop, size=size)
+
+    def forward_suffix(self, prefix: DCANPrefix) -> DCANOutput:
+        """The residual units from ``prefix.start`` on, the remaining side outputs and the fusion.
+
+        Args:
+            prefix: what :meth:`forward_prefix` returned (or its :meth:`DCANPrefix.repeat`).
+
+        Returns:
+            :class:`DCANOutput`; every tensor is [B, 2, H, W] logits (B of the prefix).
+        """
+        _, feats = self._encode(prefix.features, prefix.start, len(self.units()))
+        aux_object, aux_contour = self._side_outputs(feats, prefix.size)
+        aux_object, aux_contour = prefix.aux_object + aux_object, prefix.aux_contour + aux_contour
         fused_object = torch.stack(aux_object).sum(0)  # [B, 2, H, W]
         fused_contour = torch.stack(aux_contour).sum(0)  # [B, 2, H, W]
         return DCANOutput(fused_object, fused_contour, aux_object, aux_contour)
+
+    def mc_split(self) -> MCSplit | None:
+        """This network cut in front of its first dropout layer, for MC inference (``mc_predict``).
+
+        The prefix is the stem and every residual unit before the first one that holds a dropout
+        layer (just the stem when stage 1 has dropout; the whole encoder and decoder when there is
+        no dropout), with the side outputs of the stages it finishes.
+
+        Returns:
+            The :class:`~alseg_utils.mc_dropout.MCSplit`, or ``None`` when a dropout layer sits
+            outside the residual units (stem, final norm, heads: nothing can be cached safely).
+        """
+        outside = (self.stem, self.final_norm, self.object_head, self.contour_head)
+        if any(_has_dropout(m) for m in outside):
+            return None
+        units = self.units()
+        stop = next((i for i, (_, unit) in enumerate(units) if _has_dropout(unit)), len(units))
+        return MCSplit(functools.partial(self.forward_prefix, stop=stop), self.forward_suffix)
+
+    def _encode(self, h: Tensor, start: int, stop: int) -> tuple[Tensor, list[tuple[int, Tensor]]]:
+        """Residual units ``start..stop-1`` on ``h``, and (stage, side feature) of each stage they finish."""
+        units, feats = self.units(), []
+        for i in range(start, stop):
+            stage, unit = units[i]
+            h = unit(h)  # [B, C_k, H/s_k, W/s_k]
+            if stage in SIDE_LEVELS and (i + 1 == len(units) or units[i + 1][0] != stage):
+                feats.append((stage, self.final_norm(h) if stage == 4 else h))
+        return h, feats
+
+    def _side_outputs(self, feats: list[tuple[int, Tensor]],
+                      size: tuple[int, int]) -> tuple[list[Tensor], list[Tensor]]:
+        """Object and contour side outputs [B, 2, H, W] of (stage, feature) pairs, in that order."""
+        heads = [SIDE_LEVELS.index(stage) for stage, _ in feats]
+        aux_object = [self.object_head[j](f, size) for j, (_, f) in zip(heads, feats, strict=True)]
+        aux_contour = [self.contour_head[j](f, size) for j, (_, f) in zip(heads, feats, strict=True)]
+        return aux_object, aux_contour
 
 
 def build_model(cfg: ModelConfig) -> DCAN:

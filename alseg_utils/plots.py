@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -49,7 +49,8 @@ _LINESTYLES = ("-", "--", ":", "-.")
 _MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
-def set_theme(context: str = "notebook", style: str = "whitegrid") -> None:
+def set_theme(context: Literal["paper", "notebook", "talk", "poster"] = "notebook",
+              style: Literal["white", "dark", "whitegrid", "darkgrid", "ticks"] = "whitegrid") -> None:
     """Apply the project's seaborn theme (called for every new figure the helpers create).
 
     Args:
@@ -115,7 +116,7 @@ def reliability_diagram(bins: ReliabilityBins | Mapping[str, Any], ax: Axes | No
     ax.bar(centers, heights, width=np.diff(b.edges), color=sns.color_palette()[0], edgecolor="black",
            linewidth=0.6, label="Accuracy")
     ax.plot([0, 1], [0, 1], linestyle="--", color="0.3", label="Perfect calibration")
-    for x, h, n in zip(centers, heights, b.count):
+    for x, h, n in zip(centers, heights, b.count, strict=True):
         if n > 0:
             ax.annotate(_compact(int(n)), (x, h), xytext=(0, 2), textcoords="offset points", ha="center",
                         va="bottom", rotation=90, fontsize=7)
@@ -177,7 +178,7 @@ def _groups(table: pd.DataFrame, keys: list[str]) -> list[tuple[dict[str, Any], 
     if not keys:
         return [({}, table)]
     rank = {k: {v: i for i, v in enumerate(_levels(table[k], k))} for k in keys}
-    items = [(dict(zip(keys, key if isinstance(key, tuple) else (key,))), g)
+    items = [(dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)), g)
              for key, g in table.groupby(keys, sort=False)]
     return sorted(items, key=lambda item: tuple(rank[k][item[0][k]] for k in keys))
 
@@ -245,7 +246,8 @@ def learning_curves(df: pd.DataFrame, metric: str, ax: Axes | None = None, hue: 
     for values, g in _groups(table, keys):
         h, s = values.get(hue) if hue else None, values.get(style) if style else None
         x = 100 * g["x"].to_numpy()  # [steps]
-        label = " / ".join(dict.fromkeys(str(v) for v in (h, s) if v is not None)) or metric  # "full", not "full / full"
+        # "full", not "full / full"
+        label = " / ".join(dict.fromkeys(str(v) for v in (h, s) if v is not None)) or metric
         ax.plot(x, g["mean"], color=colours[h], linestyle=lines[s], marker="o", markersize=3, label=label)
         ax.fill_between(x, g["mean"] - g["std"], g["mean"] + g["std"], color=colours[h], alpha=0.2, linewidth=0)
     if reference is not None:
@@ -283,10 +285,11 @@ def figure_legend(fig: Figure, title: str | None = None, fontsize: float = 9) ->
     """
     entries: dict[str, Any] = {}
     for ax in fig.axes:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             entries.setdefault(label, handle)
-        if ax.get_legend() is not None:
-            ax.get_legend().remove()
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.remove()
     if not entries:
         raise ValueError("figure_legend: no Axes of the figure has a labelled line or patch")
     return _outside_legend(fig, list(entries.values()), list(entries), title=title, fontsize=fontsize)
@@ -306,7 +309,7 @@ def _grid(axes: Any, nrows: int, ncols: int, panel: tuple[float, float]) -> np.n
 
 def _share_ylim(row: Sequence[Axes]) -> None:
     """One y range for a row of panels (the union of theirs); y labels on the first panel only."""
-    lows, highs = zip(*(ax.get_ylim() for ax in row))
+    lows, highs = zip(*(ax.get_ylim() for ax in row), strict=True)
     for i, ax in enumerate(row):
         ax.set_ylim(min(lows), max(highs))
         if i:
@@ -357,8 +360,8 @@ def curves_by_acquisition(df: pd.DataFrame, metrics: str | Sequence[str],
     if not acquisitions or not metrics:
         raise ValueError("curves_by_acquisition: no AL run (or no metric) to plot")
     grid = _grid(axes, len(metrics), len(acquisitions), panel=(4.0, 3.4))
-    for row, metric in zip(grid, metrics):
-        for ax, acquisition in zip(row, acquisitions):
+    for row, metric in zip(grid, metrics, strict=True):
+        for ax, acquisition in zip(row, acquisitions, strict=True):
             learning_curves(runs[runs["acquisition"] == acquisition], metric, ax=ax, hue="strategy",
                             style="strategy", reference=refs.get(metric), legend="none")
             ax.set_title(ACQUISITION_LABELS.get(acquisition, str(acquisition)))
@@ -400,7 +403,7 @@ def _dodged_points(ax: Axes, table: pd.DataFrame, steps: list[int], strategies: 
     markers = _cycle(strategies, "strategy", _MARKERS)
     slots = [(s, a) for s in strategies for a in acquisitions]
     where = {step: i for i, step in enumerate(steps)}
-    for (s, a), dx in zip(slots, _dodge(len(strategies), len(acquisitions))):
+    for (s, a), dx in zip(slots, _dodge(len(strategies), len(acquisitions)), strict=True):
         g = table[(table["strategy"] == s) & (table["acquisition"] == a)]
         if len(g):
             x = g["step"].map(where).to_numpy(dtype=float) + dx  # [steps of the group]
@@ -429,7 +432,8 @@ def _summary_legend(fig: Figure, strategies: list[Any], acquisitions: list[Any])
     header = Line2D([], [], linestyle="none")
     handles = [header] + [Line2D([], [], linestyle="none", marker=markers[s], color="0.35") for s in strategies]
     handles += [header] + [Line2D([], [], linestyle="none", marker="o", color=colours[a]) for a in acquisitions]
-    labels = ["Strategy", *map(str, strategies), "Acquisition", *(ACQUISITION_LABELS.get(a, str(a)) for a in acquisitions)]
+    labels = ["Strategy", *map(str, strategies),
+              "Acquisition", *(ACQUISITION_LABELS.get(a, str(a)) for a in acquisitions)]
     legend = _outside_legend(fig, handles, labels, fontsize=9)
     for text in (legend.get_texts()[0], legend.get_texts()[len(strategies) + 1]):
         text.set_fontweight("bold")
@@ -473,7 +477,7 @@ def calibration_summary(df: pd.DataFrame, metrics: Sequence[str] = ("nll", "ece"
     grid = _grid(axes, 1, len(metrics), panel=(4.2, 3.6))
     strategies = _levels(summary["strategy"], "strategy")
     acquisitions = _levels(summary["acquisition"], "acquisition")
-    for ax, metric in zip(grid[0], metrics):
+    for ax, metric in zip(grid[0], metrics, strict=True):
         _dodged_points(ax, summary[summary["metric"] == metric], shown, strategies, acquisitions)
         _step_ticks(ax, summary, shown, strategies)
         ax.set_ylabel(METRIC_LABELS.get(metric, metric))
@@ -504,8 +508,9 @@ def uncertainty_histogram(values_by_group: Mapping[str, np.ndarray], ax: Axes | 
         raise ValueError("uncertainty_histogram: values contain NaN or inf")
     edges = np.histogram_bin_edges(np.concatenate(list(data.values())), bins=bins)  # [bins + 1]
     ax = _axes(ax)
-    for colour, (name, v) in zip(sns.color_palette(n_colors=len(data)), data.items()):
-        ax.hist(v, bins=edges, density=True, histtype="stepfilled", alpha=0.45, color=colour,
+    for colour, (name, v) in zip(sns.color_palette(n_colors=len(data)), data.items(), strict=True):
+        # the stub asks int | Sequence[float] | str; Axes.hist takes any array of edges
+        ax.hist(v, bins=edges, density=True, histtype="stepfilled", alpha=0.45, color=colour,  # type: ignore[arg-type]
                 edgecolor=colour, label=name)
     ax.set(xlabel="Uncertainty of acquired pixels", ylabel="Density")
     ax.legend()

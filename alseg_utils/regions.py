@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+
 @dataclass(frozen=True)
 class Region:
     """A rectangular window of one pool image, in pixels.
@@ -115,7 +116,7 @@ def _band_sums(x: np.ndarray, starts: list[int], size: int, axis: int) -> np.nda
     """
     edges = np.unique(np.r_[starts, np.asarray(starts) + size])  # window edges, 0 .. length
     lead = (slice(None),) * axis
-    pieces = [x[(*lead, slice(a, b))].sum(axis, dtype=np.float64) for a, b in zip(edges[:-1], edges[1:])]
+    pieces = [x[(*lead, slice(a, b))].sum(axis, dtype=np.float64) for a, b in zip(edges[:-1], edges[1:], strict=True)]
     prefix = np.cumsum(np.stack([np.zeros_like(pieces[0])] + pieces, axis), axis)  # [.., edges, ..]
     upper = prefix.take(np.searchsorted(edges, np.asarray(starts) + size), axis)
     return upper - prefix.take(np.searchsorted(edges, starts), axis)

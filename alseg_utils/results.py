@@ -12,7 +12,7 @@ here from there.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +97,7 @@ def pixels_to_reach(fractions: Sequence[float], scores: Sequence[float], target:
 
 def table1(
     df: pd.DataFrame,
-    targets: dict[str, Sequence[float]],
+    targets: Mapping[str, Sequence[float]],
     relative_target: float | None = None,
 ) -> pd.DataFrame:
     """Table 1: % of pixels needed to reach each target, mean and std over seeds.

@@ -144,7 +144,7 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 def save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` as a compressed ``.npz`` (in the order given), atomically."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]  # mypy matches **arrays against allow_pickle
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -342,7 +342,7 @@ def read_records(run_dir: str | Path, advice: str = RECORDS_ADVICE) -> list[dict
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as err:
         raise damaged_file_error(path, "the step record file", err, advice) from None
-    records = []
+    records: list[dict[str, Any]] = []
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue

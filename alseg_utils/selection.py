@@ -249,7 +249,8 @@ class Windows(UnitStrategy):
 
     def unit_shape(self, candidates: list[int], labelled: np.ndarray) -> tuple[int, ...]:
         """``(K, nh, nw)``: the windows of :func:`~alseg_utils.regions.region_origins`."""
-        tops, lefts = region_origins(*labelled.shape[1:], self.size, self.stride)
+        height, width = labelled.shape[1:]
+        tops, lefts = region_origins(height, width, self.size, self.stride)
         return len(candidates), len(tops), len(lefts)
 
     def reduce(self, scores: Tensor, candidates: list[int], labelled: np.ndarray) -> np.ndarray:

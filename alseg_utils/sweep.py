@@ -2,9 +2,9 @@
 
 ``alseg sweep params/<file>.yaml`` expands the ``sweep`` section of a params file into jobs
 (:func:`expand_jobs`) and executes notebook 01 (full-image AL, and the full-data reference) or 02
-(region AL: square windows or superpixels) once per job through papermill (:func:`run_job`). The sweep folder ``runs/<name>/``
-holds, per job, the executed notebook ``<job>.ipynb`` (the record of that run, with the error in it
-when the job failed), a ``<job>.done`` marker written only after success, and the job's results
+(region AL: square windows or superpixels) once per job through papermill (:func:`run_job`). The sweep
+folder ``runs/<name>/`` holds, per job, the executed notebook ``<job>.ipynb`` (the record of that run,
+with the error in it when the job failed), a ``<job>.done`` marker written only after success, and the job's results
 under ``results/<job>/``. A rerun skips jobs that have a marker, so an interrupted or partly failed
 sweep resumes where it stopped (delete a marker to run its job again). ``sweep.json`` records the
 plan and the configuration fingerprint; a folder made for another configuration is refused.
@@ -17,8 +17,8 @@ existing cluster or a local Ray instance (``executor="ray"``); nothing here sche
 from __future__ import annotations
 
 import json
-import os
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -30,8 +30,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 import alseg_utils
-from alseg_utils.config import RunConfig, load_config
-from alseg_utils.config import STRATEGIES
+from alseg_utils.config import STRATEGIES, RunConfig, load_config
 from alseg_utils.errors import AlsegError, ConfigError, RunStateError
 from alseg_utils.notebooks import run_papermill
 from alseg_utils.results import atomic_write_text

@@ -308,7 +308,7 @@ def _gland_tissue(
     """Haematoxylin and eosin of the glands (rim, nuclei, goblet cells, lumen) and the lumen map."""
     shape = labels.shape
     inside = labels > 0
-    edge = inside & (ndimage.grey_dilation(labels, size=3) != ndimage.grey_erosion(labels, size=3))
+    edge = inside & (ndimage.grey_dilation(labels, size=(3, 3)) != ndimage.grey_erosion(labels, size=(3, 3)))
     depth = ndimage.distance_transform_edt(inside & ~edge)  # [H, W] distance to the gland edge
     n = int(labels.max())
     thick_g = np.concatenate([[0], rng.uniform(26, 38, n) * (1.2 if malignant else 1.0) * s])

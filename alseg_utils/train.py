@@ -47,6 +47,7 @@ from alseg_utils.devices import model_device, resolve_device
 from alseg_utils.model import DCAN, DCANOutput, build_model
 from alseg_utils.run_folder import load_checkpoint, save_checkpoint  # noqa: F401 - moved there, re-exported
 
+
 @dataclass
 class LabelledSet:
     """Images with (possibly partial) object and contour label maps.
@@ -210,7 +211,7 @@ def dcan_loss(out: DCANOutput, labels: Tensor, contours: Tensor, aux_weight: flo
         Scalar: CE(fused object) + CE(fused contour) + w * sum over side outputs of both CEs.
     """
     final = masked_cross_entropy(out.object, labels) + masked_cross_entropy(out.contour, contours)
-    aux = sum(masked_cross_entropy(o, labels) for o in out.aux_object)
+    aux: Tensor | int = sum(masked_cross_entropy(o, labels) for o in out.aux_object)
     aux = aux + sum(masked_cross_entropy(c, contours) for c in out.aux_contour)
     return final + aux_weight * aux
 
@@ -334,20 +335,20 @@ def train_model(
     amp = amp_dtype(device, train_cfg.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     images, targets = _set_to_device(train, device)
-    losses = []
+    step_losses: list[Tensor] = []
     quiet = not train_cfg.progress or not sys.stderr.isatty()
     for it in tqdm(range(len(plan)), desc=f"train (seed {seed})", leave=False, disable=quiet):
         idx = plan.images[it].to(device)
         x, y = crop_batch(images[idx], targets[idx], plan.tops[it], plan.lefts[it], plan.size)
         x, y = augment_crops(x.float() / 255.0, y, train_cfg, generator)
-        losses.append(train_step(model, optimizer, scaler, x, y, aux_weight_at(it, train_cfg, budget.aux_decay_every),
-                                 amp))
+        step_losses.append(train_step(model, optimizer, scaler, x, y,
+                                      aux_weight_at(it, train_cfg, budget.aux_decay_every), amp))
         scheduler.step()
         if average is not None:
             average.update(model)
     if average is not None:
         average.copy_to(model)
-    losses = torch.stack(losses).float().cpu().tolist()
+    losses: list[float] = torch.stack(step_losses).float().cpu().tolist()
     if len(val):
         val_loss = validation_loss(model, val, train_cfg.batch_size, device)
     else:
@@ -394,12 +395,13 @@ def train_with_restarts(
         raise ValueError(f"restarts must be >= 1, got {restarts}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
-    best = None
+    best: tuple[float, TrainResult] | None = None
     for r in range(restarts):
         result = train_model(train, val, model_cfg, train_cfg, restart_seed(seed, r))
         score = result.val_loss if math.isfinite(result.val_loss) else math.inf
         if best is None or score < best[0]:
             best = (score, result)
+    assert best is not None  # restarts >= 1
     return best[1]
 
 
@@ -445,7 +447,7 @@ def validation_loss(
             ce = F.cross_entropy(logits.float(), t, ignore_index=UNLABELLED, reduction="sum")
             totals[2 * k] += ce.item()
             totals[2 * k + 1] += (t != UNLABELLED).sum().item()
-    return float(totals[0] / max(totals[1], 1) + totals[2] / max(totals[3], 1))
+    return float(totals[0] / totals[1].clamp(min=1) + totals[2] / totals[3].clamp(min=1))
 
 
 @torch.no_grad()

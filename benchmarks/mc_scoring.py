@@ -1,13 +1,16 @@
-"""Benchmark: streaming MC-dropout BALD scoring against baal and against T bare forward passes.
+"""Benchmark: streaming, prefix-caching MC-dropout BALD scoring against baal, the naive path and the floors.
 
     python -m benchmarks.mc_scoring [--setting quick|paper|pool] [--images N] [--T T] [--batch-size B]
                                     [--samples-per-pass K] [--baal-replicate auto|on|off]
                                     [--device auto|cpu|cuda] [--threads N] [--repeats R]
 
-Three ways of scoring one pool with the project model (``alseg_utils.model.build_model``):
+Five runs over one pool with the project model (``alseg_utils.model.build_model``, dropout before
+the residual units of stages 3 and 4):
 
-(a) ours: ``mc_predict`` (streams the mean softmax and the mean per-sample entropy over T passes)
-    then ``score_prediction("bald", ...)``;
+(a) ours: ``mc_predict`` (runs the deterministic prefix in front of the first dropout layer, stem +
+    layer1 + layer2 + layer2's side outputs, once per batch and only the stochastic suffix T times;
+    streams the mean softmax and the mean per-sample entropy) then ``score_prediction("bald", ...)``;
+(n) naive: the same with ``cache_prefix=False``: the whole network T times (the earlier ``mc_predict``);
 (b) baal: the model's dropout patched by ``baal.bayesian.dropout.MCDropoutModule``, wrapped in
     ``baal.modelwrapper.ModelWrapper`` and run through ``predict_on_dataset(iterations=T)``, which
     returns every sample ``[N, C, H, W, T]``; then ``baal.active.heuristics.BALD``. The wrapped
@@ -15,8 +18,10 @@ Three ways of scoring one pool with the project model (``alseg_utils.model.build
     ``replicate_in_memory`` (its default, True: B*T copies of a batch in one forward pass) is kept
     for ``quick`` and switched off for ``paper``, where 4 x 30 full-size images in one forward
     pass do not fit in memory;
-(c) bare: T forward passes per batch in MC mode (same batching and autocast as ours), outputs
-    discarded: the floor any MC-dropout method pays.
+(c) bare: T forward passes of the whole network per batch in MC mode (same batching and autocast as
+    ours), outputs discarded: the floor of any method that runs the network T times;
+(d) bound: the prefix once per batch and T suffix passes on its repeated features (``model.mc_split()``,
+    same chunks of samples), outputs discarded: the floor of prefix caching, ``prefix + T x suffix``.
 
 Settings: ``quick`` (ResNet-18, 20 images of 128x192, T = 10), ``paper`` (ResNet-50, 4 images of
 528x784, T = 30; slow on a CPU, shrink it with ``--images`` and ``--T``) and ``pool`` (ResNet-18 at
@@ -24,7 +29,7 @@ Settings: ``quick`` (ResNet-18, 20 images of 128x192, T = 10), ``paper`` (ResNet
 mc_predict's automatic choice (10 for ``quick``, 1 for ``paper``).
 
 Timing: wall clock of the scoring call only (model, pool and wrappers built beforehand, one
-warm-up forward pass); with ``--repeats R`` the three methods run R times in rotation and the best
+warm-up forward pass); with ``--repeats R`` the five runs are repeated R times in rotation and the best
 time and smallest peak of each are kept (shared machines: the least disturbed run).
 
 Peak memory: every method runs in a fresh spawned process, so allocator caches of one method do
@@ -41,9 +46,12 @@ Consistency: MC masks cannot be shared between two implementations by seeding al
 check drives baal's ``ModelWrapper.predict_on_batch`` (replicate off) batch by batch after
 ``torch.manual_seed(seed)``, which consumes the RNG exactly as ``mc_predict(seed=seed,
 samples_per_pass=1, amp=False)`` does: both then see the same dropout masks, and their BALD maps
-must agree up to float rounding.
+must agree up to float rounding. Ours and the naive path are compared on the same seed (same masks):
+their mean probabilities and mean entropies must agree to float rounding (bit for bit where the
+convolutions pick the same kernels for B and k x B images).
 
-The last line printed is the headline: the time ratios a/b and a/c and the peak-memory ratio a/b.
+The last line printed is the headline: the time ratios a/b (ours / baal) and a/d (ours / bound), the
+peak-memory ratio a/b, and the speed-up n/a of prefix caching.
 """
 
 from __future__ import annotations
@@ -59,13 +67,14 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from alseg_utils.config import ModelConfig
-from alseg_utils.mc_dropout import auto_samples_per_pass, enable_mc_dropout, mc_predict
+from alseg_utils.mc_dropout import auto_samples_per_pass, enable_mc_dropout, mc_predict, mc_split_of
 from alseg_utils.model import build_model
 from alseg_utils.uncertainty import score_prediction
 
@@ -156,7 +165,7 @@ def _import_baal() -> tuple[type, type, type, type]:
     return BALD, MCDropoutModule, ModelWrapper, TrainingArgs
 
 
-def _baal_wrapper(model: nn.Module, s: Setting, replicate: bool) -> object:
+def _baal_wrapper(model: nn.Module, s: Setting, replicate: bool) -> Any:  # a baal ModelWrapper (untyped)
     _, MCDropoutModule, ModelWrapper, TrainingArgs = _import_baal()
     patched = MCDropoutModule(_ObjectProbs(copy.deepcopy(model)))
     args = TrainingArgs(batch_size=s.batch_size, use_cuda=s.device == "cuda", workers=0,
@@ -164,17 +173,19 @@ def _baal_wrapper(model: nn.Module, s: Setting, replicate: bool) -> object:
     return ModelWrapper(patched, args)
 
 
-# ------------------------------------------------------------------------------ the three methods
+# ------------------------------------------------------------------------------ the five runs
 
 
-def _prepare_ours(model: nn.Module, images: np.ndarray, s: Setting) -> Callable[[], int]:
-    def run() -> int:
-        pred = mc_predict(model, images, T=s.T, batch_size=s.batch_size, seed=s.seed,
-                          samples_per_pass=s.samples_per_pass)
-        scores = score_prediction("bald", pred)  # [N, H, W]
-        held = [pred.mean, pred.mean_entropy, scores] + ([pred.contour] if pred.contour is not None else [])
-        return sum(t.numel() * t.element_size() for t in held)
-    return run
+def _prepare_mc_predict(cache_prefix: bool) -> Callable[[nn.Module, np.ndarray, Setting], Callable[[], int]]:
+    def prepare(model: nn.Module, images: np.ndarray, s: Setting) -> Callable[[], int]:
+        def run() -> int:
+            pred = mc_predict(model, images, T=s.T, batch_size=s.batch_size, seed=s.seed,
+                              samples_per_pass=s.samples_per_pass, cache_prefix=cache_prefix)
+            scores = score_prediction("bald", pred)  # [N, H, W]
+            held = [pred.mean, pred.mean_entropy, scores] + ([pred.contour] if pred.contour is not None else [])
+            return sum(t.numel() * t.element_size() for t in held)
+        return run
+    return prepare
 
 
 def _prepare_baal(model: nn.Module, images: np.ndarray, s: Setting) -> Callable[[], int]:
@@ -211,7 +222,30 @@ def _prepare_bare(model: nn.Module, images: np.ndarray, s: Setting) -> Callable[
     return run
 
 
-METHODS = {"ours": _prepare_ours, "baal": _prepare_baal, "bare": _prepare_bare}
+def _prepare_bound(model: nn.Module, images: np.ndarray, s: Setting) -> Callable[[], int]:
+    device = next(model.parameters()).device
+    per_pass = _samples_per_pass(s)
+    split = mc_split_of(model)
+    if split is None:
+        raise ValueError("the benchmark model offers no mc_split(); build it with alseg_utils.model.build_model")
+
+    def run() -> int:
+        enable_mc_dropout(model)
+        autocast = torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda")
+        with torch.no_grad(), autocast:
+            for start in range(0, len(images), s.batch_size):
+                cached = split.prefix(_as_float(images[start:start + s.batch_size]).to(device))  # once per batch
+                for done in range(0, s.T, per_pass):
+                    split.suffix(cached.repeat(min(per_pass, s.T - done)))
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return 0
+    return run
+
+
+METHODS = {"ours": _prepare_mc_predict(cache_prefix=True), "naive": _prepare_mc_predict(cache_prefix=False),
+           "baal": _prepare_baal, "bare": _prepare_bare, "bound": _prepare_bound}
+LABELS = {"ours": "(a) ours", "naive": "(n) naive", "baal": "(b) baal", "bare": "(c) bare", "bound": "(d) bound"}
 
 
 # ------------------------------------------------------------------------------ measuring
@@ -304,6 +338,16 @@ def check_same_bald(s: Setting, n_images: int = 2, T: int = 4) -> tuple[float, f
     return float(np.abs(ours.numpy() - theirs).max()), float(ours.max())
 
 
+def check_cached_equals_naive(s: Setting, n_images: int = 5, T: int = 5) -> tuple[float, float]:
+    """Max |difference| of the mean softmax and of the mean entropy, ours vs the naive path (same masks)."""
+    s = replace(s, images=min(n_images, s.images), T=min(T, s.T))
+    model, images, _ = _build(s)
+    ours, naive = (mc_predict(model, images, T=s.T, batch_size=s.batch_size, seed=s.seed,
+                              samples_per_pass=s.samples_per_pass, cache_prefix=cache) for cache in (True, False))
+    return (float((ours.mean - naive.mean).abs().max()),
+            float((ours.mean_entropy - naive.mean_entropy).abs().max()))
+
+
 # ------------------------------------------------------------------------------ command line
 
 
@@ -329,39 +373,42 @@ def _setting(argv: list[str] | None) -> tuple[Setting, int]:
     return s, a.repeats
 
 
-def _report(s: Setting, results: dict[str, dict[str, float]], diff: float, top: float) -> None:
+def _report(s: Setting, results: dict[str, dict[str, float]], diff: float, top: float,
+            exact: tuple[float, float]) -> None:
     print(f"setting {s.name}: {s.encoder}, {s.images} images {s.height}x{s.width}, T={s.T}, "
           f"batch {s.batch_size}, samples/pass {_samples_per_pass(s)}, baal replicate_in_memory="
           f"{s.baal_replicate}, device {s.device}, torch threads {s.threads or torch.get_num_threads()}")
     print(f"{'method':<10}{'time s':>10}{'peak host MiB':>16}{'peak GPU MiB':>15}{'outputs MiB':>14}")
-    for name, label in (("ours", "(a) ours"), ("baal", "(b) baal"), ("bare", "(c) bare")):
+    for name, label in LABELS.items():
         r = results[name]
         print(f"{label:<10}{r['time_s']:>10.2f}{r['host_peak_mib']:>16.1f}{r['gpu_peak_mib']:>15.1f}"
               f"{r['outputs_mib']:>14.1f}")
-    print(f"same dropout masks: max |BALD ours - BALD baal| = {diff:.2e} (BALD up to {top:.3f})")
-    a, b, c = results["ours"], results["baal"], results["bare"]
+    print(f"same dropout masks: max |BALD ours - BALD baal| = {diff:.2e} (BALD up to {top:.3f}); ours vs naive: "
+          f"max |mean difference| {exact[0]:.2e}, max |mean entropy difference| {exact[1]:.2e}")
+    t = {k: r["time_s"] for k, r in results.items()}
     peak = {k: max(r["host_peak_mib"] + r["gpu_peak_mib"], 1e-9) for k, r in results.items()}
-    print(f"mc_scoring {s.name}: time a/b {a['time_s'] / b['time_s']:.2f}x, "
-          f"time a/c {a['time_s'] / c['time_s']:.2f}x, peak memory a/b {peak['ours'] / peak['baal']:.2f}x")
+    print(f"mc_scoring {s.name}: time ours/baal {t['ours'] / t['baal']:.2f}x, "
+          f"ours/bound {t['ours'] / t['bound']:.2f}x, peak memory ours/baal {peak['ours'] / peak['baal']:.2f}x, "
+          f"prefix caching naive/ours {t['naive'] / t['ours']:.2f}x faster, ours/bare {t['ours'] / t['bare']:.2f}x")
 
 
 def _interleaved(s: Setting, repeats: int) -> dict[str, dict[str, float]]:
-    """Each method ``repeats`` times, in rotation (a load change hits all three); best time and
+    """Each method ``repeats`` times, in rotation (a load change hits all five); best time and
     smallest peak of each (the run least disturbed by other processes)."""
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in METHODS}
     for _ in range(repeats):
-        for name in ("bare", "ours", "baal"):
+        for name in ("bare", "bound", "ours", "naive", "baal"):
             runs[name].append(_in_fresh_process(name, s))
     return {name: {key: min(r[key] for r in rs) for key in rs[0]} for name, rs in runs.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the three methods in fresh processes, check BALD agreement, print the ratios."""
+    """Run the five methods in fresh processes, check agreement (baal, naive), print the ratios."""
     s, repeats = _setting(argv)
     os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
     results = _interleaved(s, repeats)
     diff, top = check_same_bald(s)
-    _report(s, results, diff, top)
+    _report(s, results, diff, top, check_cached_equals_naive(s))
 
 
 if __name__ == "__main__":

@@ -16,10 +16,14 @@ from __future__ import annotations
 import argparse
 import itertools
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
 from alseg_utils.regions import Region, region_origins, select_regions
+
+_T = TypeVar("_T")
 
 
 def reference_select(scores: np.ndarray, size: int, stride: int, m: int,
@@ -28,16 +32,16 @@ def reference_select(scores: np.ndarray, size: int, stride: int, m: int,
     n, height, width = scores.shape
     tops, lefts = region_origins(height, width, size, stride)
     candidates = []
-    for i, t, l in itertools.product(range(n), tops, lefts):
-        window = (i, slice(t, t + size), slice(l, l + size))
+    for i, top, left in itertools.product(range(n), tops, lefts):
+        window = (i, slice(top, top + size), slice(left, left + size))
         if labelled[window].all():
             continue
         value = np.where(labelled[window], 0.0, scores[window]).sum(dtype=np.float64)
-        candidates.append((-value, i, t, l))
+        candidates.append((-value, i, top, left))
     candidates.sort()
     chosen: list[Region] = []
-    for _, i, t, l in candidates:
-        region = Region(i, t, l, size, size)
+    for _, i, top, left in candidates:
+        region = Region(i, top, left, size, size)
         if not any(region.overlaps(c) for c in chosen):
             chosen.append(region)
             if len(chosen) == m:
@@ -55,8 +59,8 @@ def _pool(images: int, height: int, width: int, labelled_fraction: float,
     return scores, labelled
 
 
-def _best_time(fn: object, repeats: int) -> tuple[float, object]:
-    best, out = float("inf"), None
+def _best_time(fn: Callable[[], _T], repeats: int) -> tuple[float, _T]:
+    best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         out = fn()

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,26 +27,10 @@ from alseg_utils.mc_dropout import MCPrediction
 from alseg_utils.regions import region_origins
 from alseg_utils.synthetic import render_glas_image
 
-TINY = {
-    "name": "tiny",
-    "data": {"dataset": "glas", "root": "data", "synthetic": True, "synthetic_n_train": 14,
-             "synthetic_n_test": 4, "synthetic_size": [64, 96], "image_size": [64, 96], "n_initial": 3,
-             "n_val": 3, "contour_radius": 1},
-    "model": {"encoder": "resnet18", "decoder_channels": 8, "output_stride": 16},
-    "train": {"iterations": 3, "batch_size": 2, "crop_size": [], "progress": False, "rotation": 0.0},
-    "active": {"steps": 2, "images_per_step": 2, "regions_per_step": 3, "region_size": 16,
-               "region_stride": 8, "mc_samples": 2, "mc_batch_size": 4, "restarts_full": 1,
-               "restarts_region": 2},
-    "eval": {"min_object_size": 5, "eval_batch_size": 4},
-}
-
 
 @pytest.fixture(scope="module")
-def params(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("params")
-    path = folder / "tiny.yaml"
-    path.write_text(yaml.safe_dump(TINY))
-    return path
+def params(tmp_path_factory: pytest.TempPathFactory, tiny_params: Callable[..., Path]) -> Path:
+    return tiny_params(tmp_path_factory.mktemp("params"))
 
 
 def _cfg(params: Path, **active):
@@ -159,8 +144,8 @@ UNEQUAL_SIZES = [(64, 96), (40, 96), (64, 48), (33, 40), (50, 70), (64, 96), (20
 
 
 @pytest.fixture(scope="module")
-def unequal_params(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A ``folder`` data set of images of unequal sizes, with TINY's other settings."""
+def unequal_params(tmp_path_factory: pytest.TempPathFactory, tiny_config: Callable[..., dict]) -> Path:
+    """A ``folder`` data set of images of unequal sizes, with the tiny run's other settings."""
     root = tmp_path_factory.mktemp("unequal")
     rng = np.random.default_rng(0)
     for split, sizes in (("train", UNEQUAL_SIZES), ("test", UNEQUAL_SIZES[:2])):
@@ -170,11 +155,10 @@ def unequal_params(tmp_path_factory: pytest.TempPathFactory) -> Path:
             image, glands = render_glas_image(rng, (h, w), malignant=bool(k % 2))
             Image.fromarray(image).save(root / "data" / split / "images" / f"img{k:02d}.png")
             Image.fromarray(glands).save(root / "data" / split / "masks" / f"img{k:02d}.png")
-    raw = json.loads(json.dumps(TINY))
+    raw = tiny_config(active={"acquisition": "random", "images_per_step": 1, "regions_per_step": 1,
+                              "region_size": 32, "region_stride": 32})
     raw["data"] = {"dataset": "folder", "root": "data", "synthetic": False, "image_size": [64, 96],
                    "resize": "pad", "n_initial": 3, "n_val": 3, "contour_radius": 1}
-    raw["active"] |= {"acquisition": "random", "images_per_step": 1, "regions_per_step": 1,
-                      "region_size": 32, "region_stride": 32}
     path = root / "unequal.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import ast
-import copy
 import csv
 import functools
 import importlib.util
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,17 +42,12 @@ from alseg_utils.labels import LabelStore
 from alseg_utils.oracle import AnnotationRequest
 from alseg_utils.regions import Region
 
-TINY = {
-    "name": "tiny",
-    "data": {"dataset": "glas", "root": "data", "synthetic": True, "synthetic_n_train": 14,
-             "synthetic_n_test": 4, "synthetic_size": [64, 96], "image_size": [64, 96], "n_initial": 3,
-             "n_val": 3, "contour_radius": 1, "max_test": 1},
-    "model": {"encoder": "resnet18", "decoder_channels": 8, "output_stride": 16},
-    "train": {"iterations": 2, "batch_size": 2, "crop_size": [], "progress": False, "rotation": 0.0},
-    "active": {"strategy": "region", "acquisition": "bald", "steps": 1, "images_per_step": 2,
-               "regions_per_step": 3, "region_size": 16, "region_stride": 8, "mc_samples": 2,
-               "mc_batch_size": 4, "restarts_full": 1, "restarts_region": 1},
-    "eval": {"min_object_size": 50, "eval_batch_size": 4},  # few objects: fast object metrics
+# the tiny run (tests/conftest.py), one region-BALD step with fewer restarts, one test image
+ANNOTATION_RUN = {
+    "data": {"max_test": 1},
+    "train": {"iterations": 2},
+    "active": {"strategy": "region", "acquisition": "bald", "steps": 1, "restarts_region": 1},
+    "eval": {"min_object_size": 50},  # few objects: fast object metrics
 }
 
 
@@ -74,10 +69,8 @@ def _pending(cfg, run_dir: Path, oracle: FilesOracle | None = None) -> Annotatio
 
 
 @pytest.fixture(scope="module")
-def params(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("params") / "tiny.yaml"
-    path.write_text(yaml.safe_dump(TINY))
-    return path
+def params(tmp_path_factory: pytest.TempPathFactory, tiny_params: Callable[..., Path]) -> Path:
+    return tiny_params(tmp_path_factory.mktemp("params"), **ANNOTATION_RUN)
 
 
 @pytest.fixture(scope="module")
@@ -506,37 +499,29 @@ DAMAGED = {"answer png": _answer_png_truncated, "request.json": _request_json_tr
 
 @pytest.mark.parametrize("case", sorted(DAMAGED))
 def test_ingest_into_a_damaged_run_folder_gives_one_line_and_changes_nothing(
-        case: str, truth, paused_copy: dict, capsys: pytest.CaptureFixture) -> None:
-    from tests.test_cli import _refused
-
+        case: str, truth, paused_copy: dict, refused: Callable[..., str]) -> None:
     scripted_annotator(paused_copy["export"], truth)
     name, advice = DAMAGED[case](paused_copy)
-    _refused(["ingest", str(paused_copy["run"]), "--from", str(paused_copy["answers"])], paused_copy["run"],
-             capsys, name, advice)
+    refused(["ingest", str(paused_copy["run"]), "--from", str(paused_copy["answers"])], paused_copy["run"],
+            name, advice)
 
 
 def test_export_from_a_damaged_request_or_into_a_damaged_export(paused_copy: dict, tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture) -> None:
-    from tests.test_cli import _refused
-
+                                                                refused: Callable[..., str]) -> None:
     run, export = paused_copy["run"], paused_copy["export"]
     (export / "manifest.json").write_text('{"run": ')
-    _refused(["export", str(run), "--to", str(export)], export, capsys, "manifest.json", "choose another --to")
+    refused(["export", str(run), "--to", str(export)], export, "manifest.json", "choose another --to")
     _truncate(step_dir(run, 1) / "request.npz")
-    _refused(["export", str(run), "--to", str(tmp_path / "new")], run, capsys, "request.npz",
-             "rerun the `alseg run")
+    refused(["export", str(run), "--to", str(tmp_path / "new")], run, "request.npz", "rerun the `alseg run")
     assert not (tmp_path / "new").exists()
 
 
 def test_files_run_with_damaged_stored_answers(params: Path, truth, paused_copy: dict,
-                                               capsys: pytest.CaptureFixture) -> None:
-    from tests.test_cli import _refused
-
+                                               refused: Callable[..., str]) -> None:
     run = paused_copy["run"]
     scripted_annotator(paused_copy["export"], truth)
     name, advice = _stored_answers_truncated(paused_copy)
-    _refused(["run", str(params), "--oracle", "files", "--no-progress", "--out", str(run)], run, capsys,
-             name, advice)
+    refused(["run", str(params), "--oracle", "files", "--no-progress", "--out", str(run)], run, name, advice)
 
 
 def test_oracle_needs_the_request() -> None:
@@ -559,16 +544,15 @@ def test_oracle_refuses_a_request_for_images_the_data_no_longer_holds(truth, pau
 
 
 @pytest.fixture(scope="module")
-def own_data(truth, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def own_data(truth, tmp_path_factory: pytest.TempPathFactory, tiny_config: Callable[..., dict]) -> Path:
     """Images only: no masks, no test set (a user's unlabelled slides)."""
     root = tmp_path_factory.mktemp("own")
     (root / "data" / "train" / "images").mkdir(parents=True)
     for image, name in zip(truth.images[:9], truth.names[:9]):
         Image.fromarray(image).save(root / "data" / "train" / "images" / f"{name}.png")
-    raw = copy.deepcopy(TINY)
+    raw = tiny_config(**{**ANNOTATION_RUN, "active": {**ANNOTATION_RUN["active"], "strategy": "full"}})
     raw["data"] = {"dataset": "folder", "root": "data", "synthetic": False, "image_size": [64, 96],
                    "resize": "resize", "n_initial": 2, "n_val": 0, "contour_radius": 1}
-    raw["active"].update(strategy="full", steps=1)
     (root / "own.yaml").write_text(yaml.safe_dump(raw))
     return root / "own.yaml"
 
@@ -614,15 +598,25 @@ def test_superpixel_requests_export_their_area_and_match_the_simulated_oracle(pa
                                  export_root=tmp_path / "exports")
     assert _comparable(records) == _comparable(simulated)
     req = read_request(run, 1)
-    assert req.region_masks is not None and len(req.region_masks) == len(req.regions) == len(records[1]["superpixels"])
+    assert req.region_masks is not None  # square windows have none; superpixels carry their areas
+    assert len(req.region_masks) == len(req.regions) == len(records[1]["superpixels"])
     assert len({r["id"] for r in req.regions}) == len(req.regions)
     manifest = json.loads(export_request(run, tmp_path / "again").read_text())
     for r, row in enumerate(manifest["regions"]):
-        area = (tmp_path / "again" / row["area"])
-        assert area.is_file()
+        area = np.asarray(Image.open(tmp_path / "again" / row["area"]))  # white = stored
         assert req.region_mask(r).shape == (row["height"], row["width"]) and req.region_mask(r).any()
-    # the window's labels outside the area were not stored
+        np.testing.assert_array_equal(area, np.where(req.region_mask(r), 255, 0))
+    # labelled: the initial images, and inside each window only its area (the window outside it was not stored)
     store = LabelStore.load(run / json.loads((run / "state.json").read_text())["labels_file"])
-    window = store.labelled()[(req.regions[0]["image"], slice(req.regions[0]["top"], req.regions[0]["top"] + req.regions[0]["height"]),
-                               slice(req.regions[0]["left"], req.regions[0]["left"] + req.regions[0]["width"]))]
-    assert window[req.region_mask(0)].all()
+    expected = np.zeros(store.labels.shape, dtype=bool)
+    expected[:cfg.data.n_initial] = store.valid[:cfg.data.n_initial]
+    for r, row in enumerate(req.regions):
+        where = (req.region(row).image, *req.region(row).slices)
+        expected[where] |= req.region_mask(r) & store.valid[where]
+    np.testing.assert_array_equal(store.labelled(), expected)
+    assert not expected.all() and expected[cfg.data.n_initial:].any()
+    # the person's answers are the labels the simulated oracle gave
+    simulated_store = LabelStore.load(tmp_path / "simulated" / json.loads(
+        (tmp_path / "simulated" / "state.json").read_text())["labels_file"])
+    np.testing.assert_array_equal(store.labels, simulated_store.labels)
+    np.testing.assert_array_equal(store.contours, simulated_store.contours)

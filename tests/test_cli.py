@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -96,10 +97,6 @@ def test_empty_params_file_is_refused(tmp_path: Path, text: str, capsys: pytest.
     assert not (tmp_path / "run").exists()
 
 
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def _records(run: Path) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k != "timing"}
             for line in (run / "steps.jsonl").read_text().splitlines()]
@@ -111,14 +108,12 @@ def _run_args(params: Path, out: Path, *extra: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def runs(tmp_path_factory: pytest.TempPathFactory, tiny_params: Callable[..., Path]) -> dict[str, Path]:
     """A finished two-step run ("whole") and the same run stopped after step 1 ("cut", kept pristine)."""
     import alseg_utils.active as active
-    from tests.test_active import TINY
 
     root = tmp_path_factory.mktemp("damaged")
-    params = root / "tiny.yaml"
-    params.write_text(yaml.safe_dump(TINY))
+    params = tiny_params(root)
     assert main(_run_args(params, root / "runs" / "whole")) == 0
     acquire = active.ActiveRun._acquire
 
@@ -145,20 +140,6 @@ def _damage_last_line(path: Path) -> None:
     path.write_bytes(data[:-20])
 
 
-def _refused(argv: list[str], folder: Path, capsys: pytest.CaptureFixture, *needles: str) -> str:
-    """``main(argv)`` exits 2 with one ``alseg: error:`` line holding ``needles``; ``folder`` is unchanged."""
-    before = _snapshot(folder)
-    capsys.readouterr()
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("alseg: error:"), captured.err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    assert _snapshot(folder) == before
-    return lines[0]
-
-
 DAMAGE = {  # file of the stopped run -> how it is damaged, what the error line must say
     "state truncated": ("state.json", _truncate, "--recover"),
     "state not json": ("state.json", lambda p: p.write_text("not json at all"), "--recover"),
@@ -177,25 +158,25 @@ DAMAGE = {  # file of the stopped run -> how it is damaged, what the error line 
 
 @pytest.mark.parametrize("case", sorted(DAMAGE))
 def test_damaged_run_folder_gives_one_line_and_changes_nothing(case: str, runs: dict, tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture) -> None:
+                                                               refused: Callable[..., str]) -> None:
     name, damage, advice = DAMAGE[case]
     run = tmp_path / "run"
     shutil.copytree(runs["cut"], run)
     damage(run / name)
-    _refused(_run_args(runs["params"], run), run, capsys, name, advice)
+    refused(_run_args(runs["params"], run), run, name, advice)
 
 
 def test_damaged_state_and_records_cannot_be_recovered(runs: dict, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture) -> None:
+                                                       refused: Callable[..., str]) -> None:
     run = tmp_path / "run"
     shutil.copytree(runs["cut"], run)
     _truncate(run / "state.json")
     _truncate(run / "labels_step_001.npz")
-    _refused(_run_args(runs["params"], run, "--recover"), run, capsys, "state.json", "cannot be rebuilt",
-             "labels_step_001.npz", "new --out")
+    refused(_run_args(runs["params"], run, "--recover"), run, "state.json", "cannot be rebuilt",
+            "labels_step_001.npz", "new --out")
     shutil.copy(runs["cut"] / "labels_step_001.npz", run / "labels_step_001.npz")
     _damage_last_line(run / "steps.jsonl")
-    _refused(_run_args(runs["params"], run, "--recover"), run, capsys, "steps.jsonl", "cannot be recovered")
+    refused(_run_args(runs["params"], run, "--recover"), run, "steps.jsonl", "cannot be recovered")
 
 
 @pytest.mark.parametrize("name", ["state.json", "steps.jsonl"])
@@ -218,26 +199,26 @@ def test_recover_rebuilds_the_damaged_file_and_the_run_goes_on_unchanged(name: s
 
 
 def test_damaged_initial_model_cache_is_refused_not_retrained(runs: dict, tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture) -> None:
+                                                              refused: Callable[..., str]) -> None:
     shutil.copytree(runs["cache"], tmp_path / ".initial_models")
     (key,) = [p.name for p in (tmp_path / ".initial_models").iterdir()]
     cache = tmp_path / ".initial_models" / key
     for name, damage in (("metrics.json", _truncate), ("model.pt", _truncate), ("model.pt", lambda p: p.unlink())):
         shutil.copytree(runs["cache"] / key, cache, dirs_exist_ok=True)
         damage(cache / name)
-        _refused(_run_args(runs["params"], tmp_path / f"new-{name}"), tmp_path / ".initial_models", capsys,
-                 str(cache / name), "delete the folder")
+        refused(_run_args(runs["params"], tmp_path / f"new-{name}"), tmp_path / ".initial_models",
+                str(cache / name), "delete the folder")
 
 
-def test_report_on_damaged_records_or_config(runs: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_report_on_damaged_records_or_config(runs: dict, tmp_path: Path, refused: Callable[..., str]) -> None:
     results = tmp_path / "results"
     for name in ("whole", "cut"):
         shutil.copytree(runs[name], results / name)
     _damage_last_line(results / "cut" / "steps.jsonl")
-    _refused(["report", str(results), "--figures", str(tmp_path / "figures")], results, capsys,
-             str(results / "cut" / "steps.jsonl"), "line 2", "--recover")
+    refused(["report", str(results), "--figures", str(tmp_path / "figures")], results,
+            str(results / "cut" / "steps.jsonl"), "line 2", "--recover")
     shutil.copy(runs["cut"] / "steps.jsonl", results / "cut" / "steps.jsonl")
     (results / "whole" / "config.json").write_text('{"fingerprint": ')
-    _refused(["report", str(results), "--figures", str(tmp_path / "figures")], results, capsys,
-             str(results / "whole" / "config.json"), "move the run folder out")
+    refused(["report", str(results), "--figures", str(tmp_path / "figures")], results,
+            str(results / "whole" / "config.json"), "move the run folder out")
     assert not (tmp_path / "figures").exists()

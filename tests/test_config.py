@@ -16,8 +16,12 @@ PARAMS = Path(__file__).resolve().parents[1] / "params"
 @pytest.mark.parametrize("name", ["quick.yaml", "quick_isic.yaml", "quick_long.yaml", "glas.yaml", "isic.yaml"])
 def test_shipped_params_files_load(name: str) -> None:
     cfg = load_config(PARAMS / name)
-    assert isinstance(cfg, RunConfig)
-    assert cfg.data_root().is_absolute()
+    raw = yaml.safe_load((PARAMS / name).read_text())
+    assert isinstance(cfg, RunConfig) and cfg.name == raw["name"]
+    for section, values in raw.items():  # every value of the file reaches its field unchanged
+        for key, value in (values.items() if isinstance(values, dict) else ()):
+            assert getattr(getattr(cfg, section), key) == value, f"{section}.{key}"
+    assert cfg.data_root() == (PARAMS / raw["data"]["root"]).resolve()  # relative to the params file
 
 
 def test_paper_settings_in_glas_yaml() -> None:

@@ -1,10 +1,11 @@
-"""Streaming MC-dropout inference: equality with the stacked computation, seeding, modes, memory."""
+"""Streaming MC-dropout inference: equality with the stacked computation, prefix caching, seeding, modes, memory."""
 
 from __future__ import annotations
 
 import math
 import os
-from typing import NamedTuple
+from collections import Counter
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -205,11 +206,99 @@ def test_mc_predict_with_the_project_model() -> None:
     model = build_model(ModelConfig(encoder="resnet18", decoder_channels=4))
     x = torch.rand(2, 3, 32, 48, generator=torch.Generator().manual_seed(0))
     pred = mc_predict(model, x, T=2, batch_size=2, seed=0)
-    assert isinstance(pred, MCPrediction)
-    assert pred.mean.shape == (2, 2, 32, 48)
-    assert pred.contour is not None and pred.contour.shape == (2, 32, 48)
-    torch.testing.assert_close(pred.mean.sum(1), torch.ones(2, 32, 48))
     assert model.training  # build_model returns a training-mode model; it is left that way
+    assert isinstance(pred, MCPrediction) and pred.samples == 2
+    assert pred.mean.shape == (2, 2, 32, 48) and pred.contour.shape == pred.mean_entropy.shape == (2, 32, 48)
+    torch.testing.assert_close(pred.mean.sum(1), torch.ones(2, 32, 48))
+    # the same numbers as the plain loop over DCAN's two heads
+    probs, contours = _stacked_reference(model, x, T=2, batch=2, k=auto_samples_per_pass(2, 2, 32, 48), seed=0)
+    torch.testing.assert_close(pred.mean, probs.mean(0), atol=1e-6, rtol=0)
+    torch.testing.assert_close(pred.contour, contours.mean(0), atol=1e-6, rtol=0)
+    torch.testing.assert_close(pred.mean_entropy, categorical_entropy(probs, dim=2).mean(0), atol=1e-5, rtol=0)
+
+
+# --------------------------------------------------------------------------- the prefix before the first dropout, once
+
+
+def _project_model(encoder: str = "resnet18", stages: tuple[int, ...] = (3, 4), **kw: Any) -> nn.Module:
+    from alseg_utils.config import ModelConfig
+    from alseg_utils.model import build_model
+
+    torch.manual_seed(0)
+    return build_model(ModelConfig(encoder=encoder, dropout_stages=list(stages), **{"decoder_channels": 4, **kw}))
+
+
+@pytest.mark.parametrize("encoder,stages,stop", [
+    ("resnet18", (3, 4), 4),  # stem, layer1 and layer2 (2 units each, + layer2's side outputs) cached
+    ("resnet18", (1,), 0),  # dropout in stage 1: only the stem is cached
+    ("resnet18", (2, 4), 2),
+    ("resnet18", (), 8),  # no dropout: the whole network is cached, the suffix only fuses
+    ("resnetv2_18", (3, 4), 4),  # timm's pre-activation encoder
+])
+def test_split_sits_in_front_of_the_first_dropout_and_composes_to_forward(
+        encoder: str, stages: tuple[int, ...], stop: int) -> None:
+    model = _project_model(encoder, stages).eval()
+    split = model.mc_split()
+    assert split.prefix.keywords["stop"] == stop
+    units = [unit for _, unit in model.units()]
+    assert not any(isinstance(m, nn.Dropout) for unit in units[:stop] for m in unit.modules())
+    assert stop == len(units) or isinstance(units[stop][0], nn.Dropout)
+    x = torch.rand(2, 3, 32, 48, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        whole, parts = model(x.repeat(3, 1, 1, 1)), split.suffix(split.prefix(x).repeat(3))  # [6, 2, 32, 48]
+    for a, b in zip([whole.object, whole.contour, *whole.aux_object, *whole.aux_contour],
+                    [parts.object, parts.contour, *parts.aux_object, *parts.aux_contour], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("encoder,stages", [("resnet18", (3, 4)), ("resnet18", (1,)), ("resnet18", (2, 4)),
+                                            ("resnetv2_18", (3, 4))])
+def test_cached_prefix_gives_the_naive_predictions(encoder: str, stages: tuple[int, ...]) -> None:
+    model = _project_model(encoder, stages)
+    x = torch.rand(5, 3, 32, 48, generator=torch.Generator().manual_seed(1))  # batches of 2, 2, 1 images
+    cached = mc_predict(model, x, T=5, batch_size=2, seed=7, samples_per_pass=2)  # chunks of 2, 2, 1 samples
+    naive = mc_predict(model, x, T=5, batch_size=2, seed=7, samples_per_pass=2, cache_prefix=False)
+    torch.testing.assert_close(cached.mean, naive.mean, atol=1e-6, rtol=0)
+    torch.testing.assert_close(cached.mean_entropy, naive.mean_entropy, atol=1e-6, rtol=0)
+    torch.testing.assert_close(cached.contour, naive.contour, atol=1e-6, rtol=0)
+    assert float(score_prediction("bald", cached).max()) > 1e-3  # the samples differ, and the masks are shared
+
+
+def test_cached_prefix_is_bit_identical_in_the_quick_setting() -> None:
+    """The records' setting (ResNet-10, output stride 32, 96x144, one thread): the same bits, not just close."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = _project_model("resnet10", (3, 4), output_stride=32, decoder_channels=16)
+        x = torch.rand(3, 3, 96, 144, generator=torch.Generator().manual_seed(2))
+        cached = mc_predict(model, x, T=3, batch_size=2, seed=5)
+        naive = mc_predict(model, x, T=3, batch_size=2, seed=5, cache_prefix=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(cached.mean, naive.mean) and torch.equal(cached.mean_entropy, naive.mean_entropy)
+    assert torch.equal(cached.contour, naive.contour)
+
+
+def test_prefix_runs_once_per_batch_and_the_suffix_once_per_chunk() -> None:
+    model = _project_model("resnet18", (3, 4))
+    calls: Counter[str] = Counter()
+    model.stem.register_forward_hook(lambda *_: calls.update(["stem"]))
+    model.layer3[0].register_forward_hook(lambda *_: calls.update(["layer3"]))
+    x = torch.rand(5, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    mc_predict(model, x, T=6, batch_size=2, seed=0, samples_per_pass=2)  # 3 batches x 3 chunks of 2 samples
+    assert calls == {"stem": 3, "layer3": 9}
+    calls.clear()
+    mc_predict(model, x, T=6, batch_size=2, seed=0, samples_per_pass=2, cache_prefix=False)
+    assert calls == {"stem": 9, "layer3": 9}
+
+
+def test_dropout_outside_the_residual_units_runs_the_whole_model() -> None:
+    model = _project_model("resnet18", (3, 4))
+    model.stem = nn.Sequential(nn.Dropout(0.2), *model.stem)  # nothing is deterministic: no split
+    assert model.mc_split() is None
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    a, b = mc_predict(model, x, T=3, seed=1), mc_predict(model, x, T=3, seed=1, cache_prefix=False)
+    assert torch.equal(a.mean, b.mean) and not torch.equal(a.mean, mc_predict(model, x, T=3, seed=2).mean)
 
 
 # --------------------------------------------------------------------------- memory does not grow with T

@@ -89,10 +89,12 @@ def test_timm_resnetv2_dilates_like_torchvision(output_stride):
 def test_resnetv2_is_pre_activation_with_final_norm_and_its_statistics():
     model = small_model("resnetv2_18", dropout=0.0)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.stem.modules())  # no norm in a v2 stem
-    assert isinstance(model.final_norm, nn.BatchNorm2d)
+    assert isinstance(model.final_norm, nn.BatchNorm2d) and model.final_norm.num_features == 512  # layer4's width
     torch.testing.assert_close(model.mean.flatten(), torch.full((3,), 0.5))
     torch.testing.assert_close(model.std.flatten(), torch.full((3,), 0.5))
-    assert isinstance(small_model("resnet18").final_norm, nn.Identity)
+    plain = small_model("resnet18").final_norm
+    t = torch.randn(1, 512, 2, 2)
+    assert isinstance(plain, nn.Identity) and torch.equal(plain(t), t)  # v1 nets: layer4's output as it is
 
 
 @pytest.mark.parametrize("encoder", ["resnet34", "resnetv2_34"])
@@ -160,8 +162,10 @@ def test_normalisation_buffers_are_not_in_the_checkpoint():
      {"decoder_channels": 0}, {"pretrained": 1}, {"pretrained": ""}],
 )
 def test_bad_config_raises(kw):
-    with pytest.raises(ConfigError):
+    (key,) = kw
+    with pytest.raises(ConfigError, match=rf"^model\.{key}: ") as err:  # names the key, on one line
         build_model(ModelConfig(**kw))
+    assert "\n" not in str(err.value)
 
 
 # ----------------------------------------------------------------------------- pretrained weights

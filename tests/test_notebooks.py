@@ -6,11 +6,14 @@ with their stored defaults and compares outputs; these tests check what they wri
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
-import yaml
+from PIL import Image
 
 from alseg_utils.active import run_active
 from alseg_utils.config import load_config
@@ -18,30 +21,33 @@ from alseg_utils.notebooks import NOTEBOOK_ORDER, execute_notebook, scrub_notebo
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
-TINY = {
-    "name": "tiny",
-    "data": {"dataset": "glas", "root": "data", "synthetic": True, "synthetic_n_train": 12,
-             "synthetic_n_test": 3, "synthetic_size": [64, 96], "image_size": [64, 96], "n_initial": 3,
-             "n_val": 2, "contour_radius": 1},
-    "model": {"encoder": "resnet18", "decoder_channels": 8, "output_stride": 32},
-    "train": {"iterations": 2, "batch_size": 2, "crop_size": [], "progress": False, "rotation": 0.0},
-    "active": {"steps": 1, "images_per_step": 2, "regions_per_step": 3, "region_size": 16,
-               "region_stride": 8, "mc_samples": 2, "restarts_full": 1, "restarts_region": 1},
-    "eval": {"min_object_size": 5, "targets": {"f1": [0.1, 0.5]}},
+# the tiny run (tests/conftest.py) on fewer images, one step, a coarser network and low F1 targets
+NOTEBOOK_RUN = {
+    "data": {"synthetic_n_train": 12, "synthetic_n_test": 3, "n_val": 2},
+    "model": {"output_stride": 32},
+    "train": {"iterations": 2},
+    "active": {"steps": 1, "restarts_region": 1},
+    "eval": {"targets": {"f1": [0.1, 0.5]}},
 }
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def tiny(tmp_path_factory: pytest.TempPathFactory, tiny_params: Callable[..., Path]) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("nb")
-    params = root / "tiny.yaml"
-    params.write_text(yaml.safe_dump(TINY))
+    params = tiny_params(root, **NOTEBOOK_RUN)
     results = root / "results"
     for strategy in ("full", "region"):
         cfg = load_config(params, {"active.strategy": strategy, "active.acquisition": "bald"})
         run_active(cfg, results / f"{strategy}-bald-s0", progress=False)
     run_active(load_config(params), results / "reference-s0", progress=False, reference=True)
     return {"params": params, "results": results, "root": root}
+
+
+def _assert_figure(folder: Path, stem: str) -> None:
+    """``folder/stem.png`` is a readable image of real size and ``folder/stem.pdf`` a PDF."""
+    with Image.open(folder / f"{stem}.png") as png:
+        assert png.format == "PNG" and min(png.size) >= 100, (stem, png.size)
+    assert (folder / f"{stem}.pdf").read_bytes().startswith(b"%PDF-"), stem
 
 
 def _outputs(path: Path) -> str:
@@ -65,7 +71,7 @@ def test_00_data_prep(tiny: dict[str, Path], tmp_path: Path) -> None:
     out = execute_notebook(NOTEBOOKS / "00_data_prep.ipynb", tmp_path / "00.ipynb",
                            {"params_file": str(tiny["params"]), "figures_dir": str(tmp_path / "fig")})
     assert "pool (unlabelled)" in _outputs(out)
-    assert (tmp_path / "fig" / "data_examples.png").exists() and (tmp_path / "fig" / "data_examples.pdf").exists()
+    _assert_figure(tmp_path / "fig", "data_examples")
 
 
 @pytest.mark.parametrize(("name", "strategy"), [("01_full_image_al.ipynb", "full"), ("02_region_al.ipynb", "region")])
@@ -75,8 +81,11 @@ def test_al_notebooks_write_a_run(tiny: dict[str, Path], tmp_path: Path, name: s
         "params_file": str(tiny["params"]), "strategy": strategy, "acquisition": "entropy", "seed": 1,
         "out_dir": str(run)})
     assert "acquired at step 1" in _outputs(out)
-    assert len((run / "steps.jsonl").read_text().splitlines()) == 2
-    assert (run / "selections" / "step_001.npz").exists()
+    records = [json.loads(line) for line in (run / "steps.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["strategy"], r["acquisition"], r["seed"]) for r in records] == \
+        [(0, strategy, "entropy", 1), (1, strategy, "entropy", 1)]
+    with np.load(run / "selections" / "step_001.npz") as selection:
+        assert len(selection["shown_images"]) >= 1
 
 
 def test_report_notebooks_write_figures_and_table(tiny: dict[str, Path], tmp_path: Path) -> None:
@@ -86,7 +95,7 @@ def test_report_notebooks_write_figures_and_table(tiny: dict[str, Path], tmp_pat
         _outputs(execute_notebook(NOTEBOOKS / name, tmp_path / name, params))
     for stem in ("fig_e1_reliability", "fig_e2_calibration", "fig4_uncertainty_histograms",
                  "fig1_full_vs_region", "fig3_accuracy_curves", "fig3_other_metrics", "fig5_calibration_summary"):
-        assert (figs / f"{stem}.png").exists() and (figs / f"{stem}.pdf").exists(), stem
+        _assert_figure(figs, stem)
     table = (figs / "table1_tiny.md").read_text()
     assert "| f1 | 0.1 |" in table and (figs / "table1_tiny.csv").exists()
 

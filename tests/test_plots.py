@@ -174,7 +174,14 @@ def test_show_examples_grid() -> None:
     masks = rng.integers(0, 3, (3, 16, 20))
     contours = rng.random((3, 16, 20)) < 0.1
     fig = plots.show_examples(images, masks, contours, n=5)  # only 3 available
-    assert isinstance(fig, Figure) and len(fig.axes) == 9
+    assert isinstance(fig, Figure) and len(fig.axes) == 9  # rows image / mask / contour, one column per example
+    for k in range(3):
+        image_ax, mask_ax, contour_ax = fig.axes[k], fig.axes[3 + k], fig.axes[6 + k]
+        assert image_ax.get_title() == f"example {k}"
+        np.testing.assert_array_equal(image_ax.images[0].get_array(), images[k])
+        assert mask_ax.images[0].get_array().shape == (16, 20, 3)  # the masks overlaid on the image
+        np.testing.assert_array_equal(contour_ax.images[0].get_array(), contours[k])
+    assert [fig.axes[3 * row].get_ylabel() for row in range(3)] == ["image", "mask", "contour target"]
     with pytest.raises(ValueError, match="same length"):
         plots.show_examples(images, masks[:2], contours)
 

@@ -78,7 +78,11 @@ def test_records_round_trip_and_atomic_write(tmp_path: Path) -> None:
     atomic_write_text(tmp_path / "a" / "b.txt", "hello")
     assert (tmp_path / "a" / "b.txt").read_text() == "hello"
     assert not [p for p in os.listdir(tmp_path / "a") if p.endswith(".tmp")]
-    assert isinstance(load_records(tmp_path / "nothing_here"), pd.DataFrame)
+    empty = load_records(tmp_path / "nothing_here")  # no run yet: an empty table with every column
+    assert isinstance(empty, pd.DataFrame) and len(empty) == 0
+    assert list(empty.columns) == ["run", "strategy", "acquisition", "seed", "step", "labelled_fraction",
+                                   "reference", "f1", "object_dice", "object_hausdorff", "dice", "jaccard",
+                                   "nll", "ece", "brier", "reliability", "resolution", "uncertainty"]
 
 
 def test_copy_records_keeps_records_and_step_one_selections(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -112,13 +113,18 @@ def test_old_import_locations_are_the_same_functions() -> None:
     assert train.save_checkpoint is save_checkpoint and train.load_checkpoint is load_checkpoint
 
 
-def test_claim_writes_the_config_once_and_refuses_other_runs(tmp_path: Path) -> None:
+def test_git_commit_is_the_checkout_head_or_unknown(tmp_path: Path) -> None:
+    assert run_folder.git_commit(tmp_path) == "unknown"  # not a git checkout
+    assert re.fullmatch(r"[0-9a-f]{40}|unknown", run_folder.git_commit())  # this project's HEAD, when checked out
+
+
+def test_claim_writes_the_config_once_and_refuses_other_runs(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run_folder, "git_commit", lambda: "0123abc")  # the commit of the code that ran
     run = RunFolder(tmp_path / "r")
     run.claim("abc", False, {"name": "tiny"})
     stored = json.loads(run.config_file.read_text())
-    assert {k: stored[k] for k in ("fingerprint", "reference", "config")} == \
-        {"fingerprint": "abc", "reference": False, "config": {"name": "tiny"}}
-    assert isinstance(stored["git_commit"], str)
+    assert stored == {"fingerprint": "abc", "reference": False, "config": {"name": "tiny"}, "git_commit": "0123abc"}
     before = run.config_file.read_bytes()
     run.claim("abc", False, {"name": "changed but same fingerprint"})  # resumed: nothing written
     assert run.config_file.read_bytes() == before

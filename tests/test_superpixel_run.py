@@ -4,6 +4,7 @@ and the places it shows up (sweep jobs, Table 1, label-efficiency benchmark)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from alseg_utils.active import load_selection, run_active, run_region, shown_superpixels
+from alseg_utils.active import load_selection, prepare_run_data, run_active, run_region, shown_superpixels
 from alseg_utils.config import config_from_dict, load_config
 from alseg_utils.errors import ConfigError
 from alseg_utils.labels import LabelStore
@@ -19,16 +20,11 @@ from alseg_utils.results import table1, table1_markdown
 from alseg_utils.superpixels import load_superpixels
 from alseg_utils.sweep import FULL_NOTEBOOK, REGION_NOTEBOOK, expand_jobs
 from alseg_utils.efficiency import headlines, label_efficiency
-from tests.test_active import TINY
 
 
 @pytest.fixture(scope="module")
-def params(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("params") / "tiny.yaml"
-    raw = json.loads(json.dumps(TINY))
-    raw["active"] |= {"strategy": "superpixel", "acquisition": "bald"}
-    path.write_text(yaml.safe_dump(raw))
-    return path
+def params(tmp_path_factory: pytest.TempPathFactory, tiny_params: Callable[..., Path]) -> Path:
+    return tiny_params(tmp_path_factory.mktemp("params"), active={"strategy": "superpixel", "acquisition": "bald"})
 
 
 def _comparable(records: list[dict]) -> list[dict]:
@@ -56,8 +52,9 @@ def test_two_step_superpixel_run_labels_exactly_the_chosen_segments(params: Path
             expected[image] |= segments[image] == segment
     assert (store.labelled() == expected).all()  # exactly the union of the chosen segments
     # labels are ground truth on exactly those pixels
-    truth = np.load(out / state["labels_file"])["labels"]
-    assert set(np.unique(truth[expected])) <= {0, 1}
+    train = prepare_run_data(cfg).train  # the AL training images, in the store's order
+    np.testing.assert_array_equal(store.labels[expected], train.masks[expected])
+    np.testing.assert_array_equal(store.contours[expected], train.contours[expected])
 
 
 def test_superpixel_selection_is_shown_and_reproducible(params: Path, tmp_path: Path) -> None:
@@ -67,9 +64,12 @@ def test_superpixel_selection_is_shown_and_reproducible(params: Path, tmp_path: 
     assert _comparable(a) == _comparable(b)
     sel = load_selection(tmp_path / "a", 1)
     outline = shown_superpixels(sel, 0)
-    assert outline is not None and outline.shape == (64, 96) and (outline >= 0).any()
     image = int(sel["shown_images"][0])
-    assert set(np.unique(outline[outline >= 0])) == {s for i, s, _ in a[1]["superpixels"] if i == image}
+    chosen = {s for i, s, _ in a[1]["superpixels"] if i == image}
+    segments, _ = load_superpixels(tmp_path / "a" / "superpixels.npz")  # [N, H, W]
+    assert outline.shape == (64, 96) and len(chosen) >= 1
+    # the chosen segments' ids on exactly their pixels, -1 elsewhere
+    np.testing.assert_array_equal(outline, np.where(np.isin(segments[image], list(chosen)), segments[image], -1))
 
 
 def test_diversity_rule_reaches_the_loop(params: Path, tmp_path: Path) -> None:
@@ -93,9 +93,8 @@ def test_bad_superpixel_parameters_name_the_key(params: Path, key: str, value: o
     assert f"active.{key}" in str(err.value) and "\n" not in str(err.value)
 
 
-def test_sweep_runs_superpixels_through_the_region_notebook(tmp_path: Path) -> None:
-    raw = json.loads(json.dumps(TINY))
-    raw["sweep"] = {"strategies": ["full", "superpixel"], "acquisitions": ["bald"], "seeds": [0]}
+def test_sweep_runs_superpixels_through_the_region_notebook(tmp_path: Path, tiny_config: Callable[..., dict]) -> None:
+    raw = tiny_config(sweep={"strategies": ["full", "superpixel"], "acquisitions": ["bald"], "seeds": [0]})
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(raw))
     jobs = {j.name: j for j in expand_jobs(config_from_dict(raw, str(path)), str(path), tmp_path / "sweep")}

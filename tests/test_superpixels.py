@@ -178,7 +178,8 @@ def test_damaged_cache_is_recomputed_and_loading_it_names_the_file(tmp_path) -> 
 def test_cache_is_reused_only_for_the_same_inputs(tmp_path, monkeypatch) -> None:
     path, images = tmp_path / "superpixels.npz", _quadrants()
     first = cached_superpixels(path, images, 16 * 24)
-    assert path.exists()
+    np.testing.assert_array_equal(first, compute_superpixels(images, 16 * 24))
+    np.testing.assert_array_equal(load_superpixels(path)[0], first)  # written to the cache
 
     def fail(*args, **kwargs):
         raise AssertionError("recomputed although the cache matches")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -16,11 +17,6 @@ from alseg_utils import mc_dropout, uncertainty
 from alseg_utils.config import ACQUISITIONS
 from alseg_utils.mc_dropout import summarize_samples
 from alseg_utils.uncertainty import ACQUISITION_FUNCTIONS, image_scores, score_pixels, score_prediction
-
-with warnings.catch_warnings():
-    # baal 2.1 configures its logger through the deprecated structlog.threadlocal when imported.
-    warnings.filterwarnings("ignore", message=".*structlog.threadlocal.*", category=DeprecationWarning)
-    baal_heuristics = pytest.importorskip("baal.active.heuristics")
 
 LN2 = math.log(2.0)
 
@@ -185,26 +181,35 @@ def _random_probs(seed: int, shape: tuple[int, ...] = (6, 3, 3, 5, 4)) -> torch.
     return torch.softmax(3 * logits, dim=2)  # [T, N, C, H, W]
 
 
+@pytest.fixture(scope="module")
+def baal_heuristics() -> ModuleType:
+    """``baal.active.heuristics``; only the three cross-checks below skip when baal is not installed."""
+    with warnings.catch_warnings():
+        # baal 2.1 configures its logger through the deprecated structlog.threadlocal when imported.
+        warnings.filterwarnings("ignore", message=".*structlog.threadlocal.*", category=DeprecationWarning)
+        return pytest.importorskip("baal.active.heuristics")
+
+
 def _baal_layout(probs: torch.Tensor) -> np.ndarray:
     """baal's heuristics take [N, C, H, W, T] (MC samples last)."""
     return probs.permute(1, 2, 3, 4, 0).numpy()
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_bald_matches_baal(seed: int) -> None:
+def test_bald_matches_baal(seed: int, baal_heuristics: ModuleType) -> None:
     probs = _random_probs(seed)
     ours = score_pixels("bald", probs).numpy()
     theirs = baal_heuristics.BALD().compute_score(_baal_layout(probs))
     np.testing.assert_allclose(ours, np.maximum(theirs, 0.0), atol=1e-6)
 
 
-def test_entropy_matches_baal() -> None:
+def test_entropy_matches_baal(baal_heuristics: ModuleType) -> None:
     probs = _random_probs(2)
     theirs = baal_heuristics.Entropy().compute_score(_baal_layout(probs))  # entropy of the MC mean
     np.testing.assert_allclose(score_pixels("entropy", probs).numpy(), theirs, atol=1e-6)
 
 
-def test_varratio_is_one_minus_baal_certainty() -> None:
+def test_varratio_is_one_minus_baal_certainty(baal_heuristics: ModuleType) -> None:
     # baal has no variation ratio; its Certainty is max_c of the MC mean, so VarRatio = 1 - it.
     # (baal's Variance heuristic is the variance over samples, a different quantity.)
     probs = _random_probs(3)
