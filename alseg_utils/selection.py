@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from alseg_utils.config import ActiveConfig
+from alseg_utils.config import STRATEGIES, ActiveConfig
 from alseg_utils.labels import LabelStore
 from alseg_utils.regions import Region, region_origins, region_scores, select_windows
 from alseg_utils.superpixels import SuperpixelPick, select_segments, superpixel_mask, superpixel_scores
@@ -332,9 +332,8 @@ class Superpixels(UnitStrategy):
             segments=self.pool_segments)
 
 
-UNIT_STRATEGIES: dict[str, type[UnitStrategy]] = {
-    "full": FullImages, "region": Windows, "superpixel": Superpixels,
-}
+UNIT_STRATEGIES: dict[str, type[UnitStrategy]] = dict(
+    zip(STRATEGIES, (FullImages, Windows, Superpixels), strict=True))  # a new strategy name needs its unit
 
 
 def unit_strategy(active: ActiveConfig, segments: Callable[[], np.ndarray]) -> UnitStrategy:
@@ -351,6 +350,23 @@ def unit_strategy(active: ActiveConfig, segments: Callable[[], np.ndarray]) -> U
     if active.strategy not in UNIT_STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(UNIT_STRATEGIES)}, got {active.strategy!r}")
     return UNIT_STRATEGIES[active.strategy].from_config(active, segments)
+
+
+def shown_windows(selection: dict[str, np.ndarray], k: int) -> list[tuple[int, int, int, int]]:
+    """The square windows a step chose in its ``k``-th shown image, for :func:`alseg_utils.plots.show_selection`.
+
+    Args:
+        selection: the stored arrays of a step (:meth:`~alseg_utils.run_folder.RunFolder.load_selection`).
+        k: index into ``selection["shown_images"]``.
+
+    Returns:
+        ``(top, left, height, width)`` of each window in that image; empty for whole images and for
+        superpixels (those are outlined by :func:`shown_superpixels`, not by their bounding boxes).
+    """
+    if "superpixels" in selection:
+        return []
+    image = int(selection["shown_images"][k])
+    return [(int(t), int(l_), int(h), int(w)) for i, t, l_, h, w in selection["regions"] if int(i) == image]
 
 
 def shown_superpixels(selection: dict[str, np.ndarray], k: int) -> np.ndarray | None:

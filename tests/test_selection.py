@@ -172,3 +172,16 @@ def test_shown_superpixels_outlines_the_chosen_segments_of_a_shown_image() -> No
     assert shown_superpixels({"shown_images": np.array([5])}, 0) is None
     sel = Selection([1], [1], np.ones((1, 2, 2), bool))
     assert "shown_segments" not in sel.arrays(4)
+
+
+def test_shown_windows_of_one_image_and_none_for_superpixels() -> None:
+    import numpy as np
+
+    from alseg_utils.selection import UNIT_STRATEGIES, shown_windows
+    from alseg_utils.config import STRATEGIES
+
+    sel = {"shown_images": np.array([3, 7]), "regions": np.array([[3, 0, 4, 8, 8], [7, 1, 2, 8, 8], [3, 9, 9, 8, 8]])}
+    assert shown_windows(sel, 0) == [(0, 4, 8, 8), (9, 9, 8, 8)]
+    assert shown_windows(sel, 1) == [(1, 2, 8, 8)]
+    assert shown_windows({**sel, "superpixels": np.zeros((1, 3))}, 0) == []
+    assert tuple(UNIT_STRATEGIES) == STRATEGIES
