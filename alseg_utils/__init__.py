@@ -38,7 +38,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
 #: Every public module of the package (``alseg_utils.<name>``), alphabetically.
 SUBMODULES: tuple[str, ...] = (
     "active", "annotation", "annotation_export", "annotation_ingest", "annotation_round_trip", "annotation_store",
-    "augment", "calibration", "cli", "config", "crops", "data", "devices", "efficiency", "errors", "evaluate",
+    "augment", "calibration", "cli", "config", "costs", "crops", "data", "devices", "efficiency", "errors", "evaluate",
     "files_oracle", "geojson", "instances", "labels", "mc_dropout", "metrics", "model", "notebooks", "oracle",
     "plots", "regions", "results", "run_folder", "selection", "superpixels", "sweep", "synthetic", "train",
     "uncertainty",

@@ -27,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from alseg_utils.config import ACQUISITIONS, METRICS, STRATEGIES, UNLABELLED, RunConfig
+from alseg_utils.costs import annotated_cost, cost_fields, selection_costs
 from alseg_utils.data import PoolSplit, SegmentationSet, load_dataset, split_pool
 from alseg_utils.devices import resolve_device
 from alseg_utils.errors import ConfigError
@@ -136,7 +137,8 @@ class AcquiredStep:
     Attributes:
         fields: the step record's fields about it: ``images`` (pool indices, what the step
             labelled); after step 0 also ``image_names``, ``regions``, ``acquired_pixels``,
-            ``acquired_score_mean``, ``acquired_entropy_mean`` (and ``superpixels``).
+            ``acquired_score_mean``, ``acquired_entropy_mean`` (and ``superpixels``). Its cost in
+            clicks is counted by the record (:mod:`alseg_utils.costs`).
         arrays: the arrays of the step's selection file (see
             :meth:`~alseg_utils.run_folder.RunFolder.load_selection`); None at step 0.
         selection: what the labelling unit chose; None at step 0.
@@ -279,12 +281,30 @@ class ActiveRun:
                 timing: dict[str, Any]) -> dict[str, Any]:
         a = self.cfg.active
         return {
-            "name": self.cfg.name, "strategy": a.strategy, "acquisition": a.acquisition, "seed": a.seed,
-            "reference": self.reference, "step": step,
+            "name": self.cfg.name, "strategy": a.strategy, "superpixel_label": a.superpixel_label,
+            "acquisition": a.acquisition, "seed": a.seed, "reference": self.reference, "step": step,
             "labelled_fraction": store.labelled_fraction(), "labelled_pixels": store.labelled_pixels(),
             "pool_pixels": int(store.valid.sum()), "labelled_images": len(store.labelled_images()),
-            **metrics, **acquired.fields, "timing": timing,
+            **self._costs(step, store, acquired), **metrics, **acquired.fields, "timing": timing,
         }
+
+    def _costs(self, step: int, store: LabelStore, acquired: AcquiredStep) -> dict[str, Any]:
+        """What the step's labels cost in every model, and the running totals (:func:`~alseg_utils.costs.cost_fields`).
+
+        Step 0 acquires its images whole. The objects are the ground-truth instances when the data
+        have masks, else the components of the labels the oracle answered (:mod:`alseg_utils.costs`).
+        Totals add to the previous record (read back on resume), never to a cached initial model's.
+        """
+        selection = acquired.selection
+        if selection is None:  # step 0: the initial (or, for the reference, every) image, whole
+            idx = list(acquired.fields["images"])
+            selection = Selection(idx, idx, store.labelled()[idx] & store.valid[idx])
+        train = self.data.train
+        objects = train.instances if train.has_masks else store.labels == 1  # [N, H, W]
+        costs = selection_costs(selection, objects)
+        previous = self.state.records[-1] if step > 0 and self.state.records else None
+        a = self.cfg.active
+        return cost_fields(costs, annotated_cost(a.strategy, a.superpixel_label, step), previous)
 
     # ----------------------------------------------------------------- the shared initial model
     def _initial_key(self, store: LabelStore) -> str:
@@ -337,10 +357,17 @@ class ActiveRun:
         return self._acquired_step(selection, scores, pred)
 
     def _label(self, store: LabelStore, selection: Selection, request: AnnotationRequest) -> None:
-        """Ask the oracle for the selection's labels and store them."""
+        """Ask the oracle for the selection's labels and store them.
+
+        Dominant-class superpixels get one class each, given to every pixel of the segment; their
+        contour labels stay unlabelled (see :mod:`alseg_utils.labels`).
+        """
         if selection.whole_images:
             labels, contours = self.oracle.label_images(selection.images, request)
             store.add_images(selection.images, labels, contours)
+        elif selection.class_answers:
+            classes = self.oracle.label_segments(selection.regions, selection.region_masks, request)
+            store.add_segments(selection.regions, classes, selection.region_masks)
         else:
             patches, contour_patches = self.oracle.label_regions(selection.regions, request)
             store.add_regions(selection.regions, patches, contour_patches, selection.region_masks or None)
@@ -357,6 +384,7 @@ class ActiveRun:
             scores=scores.numpy()[local].astype(np.float32),
             pseudo_object=(pred.mean[local, 1] >= a.object_threshold).numpy().astype(np.uint8),
             pseudo_contour=(contour[local] >= a.contour_threshold).numpy().astype(np.uint8),
+            class_answers=selection.class_answers,
         )
 
     def _acquired_step(self, selection: Selection, scores: torch.Tensor, pred: MCPrediction) -> AcquiredStep:

@@ -10,7 +10,9 @@ The round trip of ``alseg run ... --oracle files``::
 
 The loop is deterministic on the CPU (MC dropout seeded per step), so the rerun selects exactly the
 regions that were exported; the answers are matched by region id and a selection that comes out
-differently is refused rather than silently mislabelled.
+differently is refused rather than silently mislabelled. With dominant-class superpixels
+(``active.strategy: superpixel_dominant``) a step asks one class per segment: the export writes the
+segments' outlines and a class table to fill in (``sKKK-classes.csv`` / ``.json``), ingest checks it.
 
 This module gathers the public names of the modules that do the work, one job each:
 
@@ -31,12 +33,13 @@ never imports :mod:`alseg_utils.active`.
 from __future__ import annotations
 
 from alseg_utils._annotation_run_folder import request_steps, run_config, step_dir, to_annotate_dir
-from alseg_utils.annotation_export import HOWTO, export_request, request_geojson
-from alseg_utils.annotation_ingest import IngestResult, ingest_answers
+from alseg_utils.annotation_export import HOWTO, HOWTO_CLASSES, export_request, request_geojson, segments_geojson
+from alseg_utils.annotation_ingest import CLASS_VALUES, IngestResult, ingest_answers
 from alseg_utils.annotation_store import (
     LABEL_SETS,
     REQUEST_FORMAT,
     StoredRequest,
+    classes_file_names,
     geojson_name,
     load_answers,
     read_request,
@@ -47,8 +50,9 @@ from alseg_utils.files_oracle import AnnotationPending, FilesOracle
 from alseg_utils.geojson import geojson_polygons, mask_polygons, polygons_mask
 
 __all__ = [
-    "HOWTO", "LABEL_SETS", "REQUEST_FORMAT", "AnnotationPending", "FilesOracle", "IngestResult", "StoredRequest",
-    "export_request", "geojson_name", "geojson_polygons", "ingest_answers", "load_answers", "mask_polygons",
-    "polygons_mask", "read_request", "region_id", "request_geojson", "request_steps", "run_config", "step_dir",
-    "to_annotate_dir", "write_request",
+    "CLASS_VALUES", "HOWTO", "HOWTO_CLASSES", "LABEL_SETS", "REQUEST_FORMAT", "AnnotationPending", "FilesOracle",
+    "IngestResult", "StoredRequest", "classes_file_names", "export_request", "geojson_name", "geojson_polygons",
+    "ingest_answers", "load_answers", "mask_polygons", "polygons_mask", "read_request", "region_id",
+    "request_geojson", "request_steps", "run_config", "segments_geojson", "step_dir", "to_annotate_dir",
+    "write_request",
 ]

@@ -9,10 +9,20 @@ one per polygon of a GeoJSON file); a ``<id>_contour.png`` next to the mask over
 scripted annotator answering from ground truth uses it). Pixels labelled at an earlier step keep
 their labels: an object answer that contradicts them is refused, and their contour labels are
 kept. Zero padding is never labelled.
+
+Class answers (a step of dominant-class superpixels). One table for the step, ``sKKK-classes.csv``
+(columns ``region_id`` and ``class``; others, such as ``image_name`` and ``pseudo_class``, are
+ignored except that a given ``image_name`` must be the segment's) or ``sKKK-classes.json``
+(``{"answers": [{"region_id": ..., "class": ...}, ...]}``), the templates the export wrote with the
+classes filled in. A class is ``object`` or ``background`` (any case) or ``1`` / ``0``. Every segment
+of the request is answered exactly once; a missing, duplicate or unknown id, a class outside those,
+a malformed table, both tables or a mask file for this step refuse the whole answer.
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +37,7 @@ from alseg_utils.annotation_store import (
     LABEL_SETS,
     StoredRequest,
     answers_path,
+    classes_file_names,
     geojson_name,
     load_answers,
     read_request,
@@ -36,8 +47,12 @@ from alseg_utils.data import contour_target, read_labels
 from alseg_utils.errors import DataError, RunStateError
 from alseg_utils.geojson import geojson_polygons, polygon_pixels
 from alseg_utils.labels import UNLABELLED, LabelStore
+from alseg_utils.oracle import CLASS_NAMES
 
 _STEP_PREFIX = re.compile(r"^s(\d{3})-")
+
+CLASS_VALUES = {**{name: k for k, name in enumerate(CLASS_NAMES)}, **{str(k): k for k in range(len(CLASS_NAMES))}}
+"""What a class answer may say (lower case, stripped) -> the class: ``background`` / ``0``, ``object`` / ``1``."""
 
 _AnswerFiles = tuple[dict[str, Path], dict[str, Path], dict[str, Path]]  # masks, contours (by id), GeoJSON (by image)
 
@@ -210,8 +225,89 @@ def _merge_answers(answers: dict[str, np.ndarray], req: StoredRequest, store: La
     return {**answers, "contours": _stack_padded(contours)}
 
 
+def _class_table(source: Path, req: StoredRequest) -> Path:
+    """The one class table of the step in ``source``; refuses mask answers and a second table."""
+    names = classes_file_names(req.step)
+    if not source.is_dir():
+        raise DataError(f"{source}: answers folder not found; give the folder holding {names[0]}")
+    tables = [source / name for name in names if (source / name).is_file()]
+    for path in sorted(source.iterdir()):
+        match = _STEP_PREFIX.match(path.name)
+        if match and int(match.group(1)) == req.step and path.name.endswith(("_mask.png", "_contour.png", ".geojson")):
+            raise DataError(f"{path}: step {req.step} asks one class per superpixel, not masks or outlines; "
+                            f"answer in {names[0]} and remove this file")
+    if len(tables) == 2:
+        raise DataError(f"{tables[0]}: the classes are also answered by {tables[1]}; keep one of the two")
+    if not tables:
+        raise DataError(f"{source / names[0]}: missing file, step {req.step} asks one class for each of "
+                        f"{len(req.regions)} superpixels; fill in the class column of the exported {names[0]} there")
+    return tables[0]
+
+
+def _table_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a class table (CSV or JSON) as dicts, or DataError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's CSV may start with a byte-order mark
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read this file ({type(err).__name__}); save it again as UTF-8 text") from None
+    if path.suffix == ".csv":
+        try:
+            reader = csv.DictReader(text.splitlines(), strict=True)
+            rows = list(reader)
+        except csv.Error as err:
+            raise DataError(f"{path}: malformed CSV ({err}); keep the exported columns region_id and class") from None
+        if reader.fieldnames is None or not {"region_id", "class"} <= set(reader.fieldnames):
+            raise DataError(f"{path}: malformed CSV: it needs a header row with the columns region_id and class "
+                            f"(found {list(reader.fieldnames or [])})")
+        return [dict(r) for r in rows]
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: malformed JSON ({err.msg} at line {err.lineno}); export the template again") from None
+    answers = obj.get("answers") if isinstance(obj, dict) else None
+    if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
+        raise DataError(f'{path}: malformed JSON: expected {{"answers": [{{"region_id": ..., "class": ...}}, ...]}}')
+    return answers
+
+
+def _class_value(value: Any, rid: str, path: Path) -> int:
+    """One answered class as 0 / 1, or DataError naming the region and the file."""
+    text = "" if value is None else str(value).strip().lower()
+    if not text:
+        raise DataError(f"{path}: region {rid} has no class; give {' or '.join(CLASS_NAMES)} (or 0 / 1) for every row")
+    if text not in CLASS_VALUES:
+        raise DataError(f"{path}: class {value!r} of region {rid} is not one of {', '.join(CLASS_NAMES)}, 0, 1")
+    return CLASS_VALUES[text]
+
+
+def _collect_classes(source: Path, req: StoredRequest) -> dict[str, np.ndarray]:
+    """Read and check the class table of a dominant-class step: ids [R], classes [R] uint8, sources [R]."""
+    path = _class_table(source, req)
+    names = {row["id"]: row["image_name"] for row in req.regions}
+    classes: dict[str, int] = {}
+    for n, row in enumerate(_table_rows(path), start=1):
+        rid = str(row.get("region_id") or "").strip()
+        if rid not in names:
+            raise DataError(f"{path}: row {n}: unknown region id {rid!r}: step {req.step} asks for "
+                            f"{sorted(names)[:3]}...; check the id against manifest.csv")
+        if rid in classes:
+            raise DataError(f"{path}: row {n}: region {rid} is answered twice; keep one row per region")
+        image = str(row.get("image_name") or "").strip()
+        if image and image != names[rid]:
+            raise DataError(f"{path}: row {n}: region {rid} lies in image {names[rid]}, not {image}; "
+                            "check the row against manifest.csv")
+        classes[rid] = _class_value(row.get("class"), rid, path)
+    missing = [rid for rid in req.ids if rid not in classes]
+    if missing:
+        raise DataError(f"{path}: {len(missing)} regions have no row, e.g. {missing[0]}; answer every row of "
+                        "the exported template")
+    return {"ids": np.array(req.ids, dtype=np.str_), "classes": np.array([classes[i] for i in req.ids], np.uint8),
+            "sources": np.array([path.name] * len(req.ids), dtype=np.str_)}
+
+
 def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
-    return all(np.array_equal(a[k], b[k]) for k in ("ids", "objects", "answered_contours"))
+    keys = ("ids", "classes") if "classes" in b else ("ids", "objects", "answered_contours")
+    return all(k in a and np.array_equal(a[k], b[k]) for k in keys)
 
 
 def ingest_answers(run_dir: str | Path, source: str | Path) -> IngestResult:
@@ -219,7 +315,8 @@ def ingest_answers(run_dir: str | Path, source: str | Path) -> IngestResult:
 
     Every region of the request needs an answer (PNG or GeoJSON, see the module docstring). Each is
     checked: known region id, exact size, values 0/1 or 0/255, polygons inside their region, no
-    change to pixels labelled at an earlier step. The first problem raises one error naming the file
+    change to pixels labelled at an earlier step. A dominant-class step needs its class table
+    instead: every segment once, each class allowed. The first problem raises one error naming the file
     and nothing is written. Ingesting the same answers again changes nothing.
 
     Args:
@@ -236,7 +333,7 @@ def ingest_answers(run_dir: str | Path, source: str | Path) -> IngestResult:
     """
     run_dir, source = Path(run_dir), Path(source)
     req = read_request(run_dir)
-    answers = _collect_answers(source, req)
+    answers = _collect_classes(source, req) if req.class_answers else _collect_answers(source, req)
     path = answers_path(run_dir, req.step)
     done, store = last_finished_labels(run_dir)  # a damaged run folder is refused before anything is written
     old = load_answers(run_dir, req.step)
@@ -244,5 +341,6 @@ def ingest_answers(run_dir: str | Path, source: str | Path) -> IngestResult:
         return IngestResult(req.step, len(req.regions), False, path)
     if req.step <= done:
         raise RunStateError(f"{path}: step {req.step} already ran with other answers; they cannot change now")
-    save_answers(run_dir, req.step, _merge_answers(answers, req, store))
+    # class answers label only never-labelled pixels (a segment's area), so there is nothing to merge
+    save_answers(run_dir, req.step, answers if req.class_answers else _merge_answers(answers, req, store))
     return IngestResult(req.step, len(req.regions), True, path)

@@ -8,6 +8,11 @@ the rerun. Where the files lie is :mod:`alseg_utils._annotation_run_folder`'s bu
 Ids name what a step asks: ``s001-train_12-40-64`` is the region at row 40, column 64 of image
 ``train_12`` asked at step 1, ``s000-train_3`` a whole image of the initial set. They are the
 stems of the files exported and expected back.
+
+A step of dominant-class superpixels (``request.json``'s ``class_answers``) asks one class per
+segment instead of masks: its answers are one table, ``sKKK-classes.csv`` or ``.json``
+(:func:`classes_file_names`), and its answer store holds ``classes`` instead of object and contour
+patches.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from alseg_utils.results import atomic_write_bytes, atomic_write_json, damaged_f
 
 REQUEST_FORMAT = "alseg-annotation-request/1"
 LABEL_SETS = ((0, 1), (0, 255))  # allowed values of an answer PNG: 0 background, 1 or 255 object
+CLASS_ANSWER_FORMAT = "alseg-class-answers/1"  # the JSON answer file of a dominant-class step
+_MASK_ANSWER_KEYS = ("ids", "objects", "answered_contours", "contours")
+_CLASS_ANSWER_KEYS = ("ids", "classes")
 
 
 def region_id(step: int, image_name: str, region: Region | None = None) -> str:
@@ -49,6 +57,14 @@ def geojson_name(step: int, image_name: str) -> str:
     return f"s{step:03d}-{image_name}.geojson"
 
 
+def classes_file_names(step: int) -> tuple[str, str]:
+    """Names of the class answer file of a dominant-class step: ``(sKKK-classes.csv, sKKK-classes.json)``.
+
+    One of the two is expected back; the export writes both as templates.
+    """
+    return f"s{step:03d}-classes.csv", f"s{step:03d}-classes.json"
+
+
 @dataclass
 class StoredRequest:
     """A step's annotation request as written in the run folder.
@@ -69,6 +85,7 @@ class StoredRequest:
         region_masks: for superpixel regions, the pixels of each region's segment inside its
             window, [R, height_max, width_max] bool (region r uses ``[:height_r, :width_r]``); only
             these pixels of an answer are kept. None for square windows and whole images.
+        class_answers: True when one class per segment is asked (dominant-class superpixels), not masks.
     """
 
     step: int
@@ -83,6 +100,7 @@ class StoredRequest:
     pseudo_object: np.ndarray | None = None
     pseudo_contour: np.ndarray | None = None
     region_masks: np.ndarray | None = None
+    class_answers: bool = False
 
     def region_mask(self, r: int) -> np.ndarray | None:
         """The kept pixels of region ``r`` (request order), [height, width] bool; None = the whole window."""
@@ -177,6 +195,7 @@ def write_request(run_dir: str | Path, request: AnnotationRequest, images: np.nd
     folder = step_dir(run_dir, request.step)
     atomic_write_bytes(folder / REQUEST_NPZ, _npz_bytes(arrays))
     meta = {"format": REQUEST_FORMAT, "step": request.step, "whole_images": not request.regions,
+            "class_answers": bool(request.class_answers),
             "image_size": list(images.shape[1:3]), "contour_radius": int(contour_radius),
             "image_indices": [int(i) for i in request.images], "image_names": list(request.image_names),
             "regions": rows}
@@ -222,6 +241,7 @@ def read_request(run_dir: str | Path, step: int | None = None) -> StoredRequest:
             contour_radius=int(meta["contour_radius"]), images=arrays["images"], valid=arrays["valid"],
             scores=arrays.get("scores"), pseudo_object=arrays.get("pseudo_object"),
             pseudo_contour=arrays.get("pseudo_contour"), region_masks=arrays.get("region_masks"),
+            class_answers=bool(meta.get("class_answers", False)),
         )
     except (KeyError, TypeError, ValueError) as err:  # valid JSON without the fields a request has
         raise damaged_file_error(folder / REQUEST_JSON, what,
@@ -239,7 +259,8 @@ def load_answers(run_dir: str | Path, step: int) -> dict[str, np.ndarray] | None
     ``ids`` [R] str; ``objects`` and ``contours`` [R, h, w] uint8 in {0, 1}, what the run trains on
     (superpixel windows differ in size: zero-padded to the largest, region r is ``[:height_r, :width_r]``);
     ``answered_contours`` the contours as answered or derived, before earlier labels were kept;
-    ``sources`` [R] the file that answered each region.
+    ``sources`` [R] the file that answered each region. A dominant-class step's store holds
+    ``ids``, ``classes`` [R] uint8 in {0, 1} and ``sources`` instead.
 
     Returns:
         None when nothing was ingested for that step.
@@ -252,8 +273,13 @@ def load_answers(run_dir: str | Path, step: int) -> dict[str, np.ndarray] | None
         return None
     advice = (f"if step {step} has not run yet, move the file away and store the answers again with `alseg "
               f"ingest {run_dir} --from ANSWERS`; if it has, continue the run in a new --out folder")
-    return read_npz_file(path, f"the answer store of step {step}", advice,
-                         keys=("ids", "objects", "answered_contours", "contours"))
+    what = f"the answer store of step {step}"
+    answers = read_npz_file(path, what, advice, keys=("ids",))
+    keys = _CLASS_ANSWER_KEYS if "classes" in answers else _MASK_ANSWER_KEYS
+    missing = [k for k in keys if k not in answers]
+    if missing:
+        raise damaged_file_error(path, what, f"no {missing[0]!r} array", advice)
+    return answers
 
 
 def save_answers(run_dir: str | Path, step: int, answers: dict[str, np.ndarray]) -> Path:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from alseg_utils.config import ACQUISITIONS, STRATEGIES, load_config
+from alseg_utils.config import ACQUISITIONS, EFFORT_AXES, METHODS, load_config
 from alseg_utils.errors import AlsegError
 
 
@@ -24,8 +24,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="one active-learning run (resumes when its folder exists)")
     run.add_argument("params", help="params YAML file, e.g. params/quick.yaml")
-    run.add_argument("--strategy", choices=STRATEGIES, help="full images (Alg. 1), square regions (Alg. 2) "
-                     "or SLIC superpixels under the same pixel budget")
+    run.add_argument("--strategy", choices=METHODS, help="full images (Alg. 1), square regions (Alg. 2), "
+                     "SLIC superpixels under the same pixel budget, or superpixels labelled with one class "
+                     "each under the same click budget (superpixel_dominant)")
     run.add_argument("--acquisition", choices=ACQUISITIONS, help="acquisition function")
     run.add_argument("--seed", type=int, help="seed of the initial set, training and MC dropout")
     run.add_argument("--reference", action="store_true", help="train once on all labels (full-data line)")
@@ -47,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="figures and Table 1 from a sweep or results folder")
     report.add_argument("results", help="a sweep folder (runs/<name>) or a results folder")
     report.add_argument("--figures", help="where figures go (default: figures/)")
+    report.add_argument("--cost", choices=EFFORT_AXES, default="pixels",
+                        help="effort axis of Fig. 1, Fig. 3 and Table 1: %% labelled pixels (default), polygon "
+                        "clicks, dominant-class clicks, or clicks as each run was annotated (written with a "
+                        "_<cost> suffix beside the pixel ones)")
 
     data = sub.add_parser("data", help="load (and generate, if synthetic) the data of a params file")
     data.add_argument("params")
@@ -75,7 +80,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                  if getattr(args, k) is not None}
     cfg = load_config(args.params, overrides)
     a = cfg.active
-    name = "reference" if args.reference else f"{a.strategy}-{a.acquisition}"
+    name = "reference" if args.reference else f"{a.method_name()}-{a.acquisition}"
     out = Path(args.out) if args.out else Path("results") / cfg.name / f"{name}-s{a.seed}"
     oracle = None
     if args.oracle == "files":
@@ -130,7 +135,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if not results.exists():
         raise AlsegError(f"{results}: no such folder; give a sweep folder such as runs/quick")
     check_results(results)  # a damaged record stops the report here, before anything is written
-    paths = run_report(results, Path(args.figures) if args.figures else None)
+    if args.cost != "pixels":  # clicks of records written before they were counted: one line, before any notebook
+        from alseg_utils.costs import require_effort
+        from alseg_utils.results import load_records
+
+        require_effort(load_records(results), args.cost)
+    paths = run_report(results, Path(args.figures) if args.figures else None, cost=args.cost)
     for path in paths:
         print(path)
     return 0

@@ -38,12 +38,25 @@ ACQUISITIONS = ("random", "varratio", "entropy", "bald")
 """Acquisition functions: the keys of :data:`alseg_utils.uncertainty.ACQUISITION_FUNCTIONS`."""
 SUPERPIXEL_REDUCTIONS = ("sum", "mean")
 """How a superpixel's score is reduced from its unlabelled pixels' scores."""
+SUPERPIXEL_LABELS = ("mask", "dominant")
+"""What the oracle answers for a superpixel: every pixel's label, or one (dominant) class for all of it."""
+SUPERPIXEL_DOMINANT = "superpixel_dominant"
+"""Strategy name meaning strategy ``superpixel`` with ``superpixel_label: dominant``: accepted by
+``active.strategy``, ``sweep.strategies`` and ``alseg run --strategy`` (all take :data:`METHODS`)."""
 SEGMENTATION_METRICS = ("f1", "object_dice", "object_hausdorff", "dice", "jaccard")
 """Test-set segmentation metrics of a step record (object-level GlaS metrics, then pixel metrics)."""
 CALIBRATION_METRICS = ("nll", "ece", "brier", "reliability", "resolution", "uncertainty")
 """Test-set calibration metrics of a step record (Brier decomposition last)."""
 METRICS = SEGMENTATION_METRICS + CALIBRATION_METRICS
 """Every scalar test metric of a step record: the metric columns of every results table."""
+METHODS = (*STRATEGIES, SUPERPIXEL_DOMINANT)
+"""What the results group runs by: the strategies, and superpixels labelled by one class click each
+(strategy ``superpixel`` with ``superpixel_label: dominant``); see :func:`alseg_utils.results.method_of`."""
+COST_MODELS = ("pixels", "polygon_clicks", "dominant_clicks")
+"""Annotation cost models (:mod:`alseg_utils.costs`): labelled pixels, polygon vertices, one click per unit."""
+EFFORT_AXES = (*COST_MODELS, "clicks")
+"""Effort axes of Table 1 and the figures: a cost model, or ``clicks``, the cost as the run was annotated
+(polygon clicks for mask-labelled units, dominant clicks for dominant-labelled superpixels)."""
 UNLABELLED = 255
 """Label-map value of a pixel nobody labelled (uint8 maps); every loss and metric ignores it."""
 
@@ -113,7 +126,9 @@ class TrainConfig:
 class ActiveConfig:
     """The active-learning loop (Alg. 1 and 2)."""
 
-    strategy: str = "region"  # full (Alg. 1) | region (Alg. 2, square windows) | superpixel (Alg. 2, SLIC units)
+    # full (Alg. 1) | region (Alg. 2, square windows) | superpixel (Alg. 2, SLIC units) | superpixel_dominant
+    # (read as superpixel with superpixel_label: dominant)
+    strategy: str = "region"
     acquisition: str = "bald"  # random | varratio | entropy | bald
     seed: int = 0
     steps: int = 10  # acquisition steps after the initial training
@@ -131,17 +146,32 @@ class ActiveConfig:
     superpixel_pixels: int = 0  # wanted segment area, pixels; 0 = region_size ** 2
     superpixel_compactness: float = 40.0  # SLIC colour/space trade-off (higher = more square-like)
     superpixel_reduce: str = "sum"  # segment score: sum | mean of its unlabelled pixels' scores
+    # mask: the oracle labels every pixel of a segment | dominant: one class click per segment, given to all
+    # its pixels (Cai et al. 2021), round(regions_per_step * clicks per square window) segments per step
+    superpixel_label: str = "mask"
+    # superpixel_label dominant: wanted segment area, pixels; 0 = as superpixel_pixels. Every pixel of a segment
+    # gets its majority class, so smaller segments carry less label noise (and a step, of a fixed number of
+    # clicks, labels fewer pixels)
+    dominant_superpixel_pixels: int = 0
     # spatial diversity of one step's picks (region and superpixel), off = the paper's setting
     max_per_image: int = 0  # at most this many regions/superpixels per image and step; 0 = no cap
     min_distance: int = 0  # pixels between two picks of one image; 0 = adjacent allowed
 
     def superpixel_area(self) -> int:
-        """Wanted SLIC segment area in pixels (``superpixel_pixels``, or the square's area when 0)."""
-        return self.superpixel_pixels or self.region_size ** 2
+        """Wanted SLIC segment area in pixels (``superpixel_pixels``, or the square's area when 0;
+        ``dominant_superpixel_pixels`` first when the superpixels are labelled by their dominant class)."""
+        dominant = self.superpixel_label == "dominant" and self.dominant_superpixel_pixels
+        return dominant or self.superpixel_pixels or self.region_size ** 2
 
     def pixel_budget(self) -> int:
         """Most pixels one region or superpixel step may add: ``regions_per_step * region_size ** 2``."""
         return self.regions_per_step * self.region_size ** 2
+
+    def method_name(self) -> str:
+        """The strategy as sweeps and run folders name it: ``superpixel_dominant`` for dominant-class
+        superpixels, else ``strategy``."""
+        dominant = self.strategy == "superpixel" and self.superpixel_label == "dominant"
+        return SUPERPIXEL_DOMINANT if dominant else self.strategy
 
 
 @dataclass
@@ -361,7 +391,7 @@ def validate_config(cfg: RunConfig) -> None:
     for key in ("weight_decay", "aux_weight", "rotation", "brightness"):
         _check(getattr(t, key) >= 0, f"train.{key}", f"must be >= 0, got {getattr(t, key)}")
     _check_choice(t.device, ("auto", "cpu", "cuda"), "train.device")
-    _check_choice(a.strategy, STRATEGIES, "active.strategy")
+    _check_choice(a.strategy, METHODS, "active.strategy")
     _check_choice(a.acquisition, ACQUISITIONS, "active.acquisition")
     for key in ("steps",):
         _check(getattr(a, key) >= 0, f"active.{key}", f"must be >= 0, got {getattr(a, key)}")
@@ -375,14 +405,20 @@ def validate_config(cfg: RunConfig) -> None:
     h, w = d.image_size
     _check(a.region_size <= min(h, w), "active.region_size",
            f"{a.region_size} px does not fit in images of {h}x{w} (data.image_size); use at most {min(h, w)}")
-    for key in ("superpixel_pixels", "max_per_image", "min_distance"):
+    for key in ("superpixel_pixels", "dominant_superpixel_pixels", "max_per_image", "min_distance"):
         _check(getattr(a, key) >= 0, f"active.{key}", f"must be >= 0 (0 = off / default), got {getattr(a, key)}")
-    _check(a.superpixel_area() <= h * w, "active.superpixel_pixels",
+    area_key = "dominant_superpixel_pixels" if a.superpixel_label == "dominant" and a.dominant_superpixel_pixels \
+        else "superpixel_pixels"
+    _check(a.superpixel_area() <= h * w, f"active.{area_key}",
            f"superpixels of {a.superpixel_area()} px are larger than the images ({h}x{w} = {h * w} px, "
            f"data.image_size); use at most {h * w}")
     _check(math.isfinite(a.superpixel_compactness) and a.superpixel_compactness > 0,
            "active.superpixel_compactness", f"must be a number > 0, got {a.superpixel_compactness}")
     _check_choice(a.superpixel_reduce, SUPERPIXEL_REDUCTIONS, "active.superpixel_reduce")
+    _check_choice(a.superpixel_label, SUPERPIXEL_LABELS, "active.superpixel_label")
+    _check(a.superpixel_label == "mask" or a.strategy == "superpixel", "active.superpixel_label",
+           f"'dominant' labels superpixels, but active.strategy is {a.strategy!r}; set active.strategy: superpixel "
+           f"(or {SUPERPIXEL_DOMINANT}, which sets both), or superpixel_label: mask")
     if t.crop_size:
         _check(t.crop_size[0] <= h and t.crop_size[1] <= w, "train.crop_size",
                f"{t.crop_size} is larger than data.image_size {d.image_size}")
@@ -395,11 +431,23 @@ def validate_config(cfg: RunConfig) -> None:
         _check(all(0.0 <= v <= 1.0 for v in values), f"eval.targets.{metric}",
                f"targets are fractions in [0, 1], got {values}")
     for st in s.strategies:
-        _check_choice(st, STRATEGIES, "sweep.strategies")
+        _check_choice(st, METHODS, "sweep.strategies")
     for ac in s.acquisitions:
         _check_choice(ac, ACQUISITIONS, "sweep.acquisitions")
     _check(len(s.seeds) >= 1, "sweep.seeds", "needs at least one seed")
     _check(s.gpus_per_job >= 0, "sweep.gpus_per_job", "must be >= 0")
+
+
+def _expand_strategy_name(raw: Any) -> Any:
+    """``active.strategy: superpixel_dominant`` as ``strategy: superpixel`` + ``superpixel_label: dominant``.
+
+    The name wins over a ``superpixel_label`` of the same mapping (an override of the strategy, as a
+    sweep job makes, then says what the job runs). Anything else is returned unchanged.
+    """
+    active = raw.get("active") if isinstance(raw, dict) else None
+    if not isinstance(active, dict) or active.get("strategy") != SUPERPIXEL_DOMINANT:
+        return raw
+    return {**raw, "active": {**active, "strategy": "superpixel", "superpixel_label": "dominant"}}
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "<dict>") -> RunConfig:
@@ -416,7 +464,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "<dict>") -> RunConfig:
         ConfigError: unknown key, wrong type or impossible value (the message names file and key).
     """
     try:
-        cfg = _build(RunConfig, raw, "")
+        cfg = _build(RunConfig, _expand_strategy_name(raw), "")
         cfg.source = source
         validate_config(cfg)
         if cfg.weights_file() is not None:  # a relative weights path is relative to the params file

@@ -26,6 +26,7 @@ from skimage.measure import label as connected_components
 from alseg_utils.errors import DataError
 
 REGION_CLASS = "Region"  # classification of the rectangles of the regions to annotate (skipped on reading)
+SEGMENT_CLASS = "Segment"  # classification of a superpixel's outline in a dominant-class request (skipped on reading)
 # Douglas-Peucker tolerance, px. The traced outline passes a pixel centre no closer than 1 / (2 sqrt 2)
 # (a cut corner), and a thinned outline stays within the tolerance of the traced one, so no centre
 # changes side as long as the tolerance stays below that; 0.3 leaves room for rounding to 1e-3 px.
@@ -117,10 +118,44 @@ def polygon_feature(rings: Sequence[np.ndarray], name: str, cls: str, color: tup
     Returns:
         The Feature, ready for ``json.dumps``.
     """
-    coords = [[[round(float(x), 3), round(float(y), 3)] for x, y in ring] for ring in rings]
-    return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": coords},
+    return _feature({"type": "Polygon", "coordinates": _coordinates(rings)}, name, cls, color)
+
+
+def _coordinates(rings: Sequence[np.ndarray]) -> list[list[list[float]]]:
+    return [[[round(float(x), 3), round(float(y), 3)] for x, y in ring] for ring in rings]
+
+
+def _feature(geometry: dict[str, Any], name: str, cls: str, color: tuple[int, int, int]) -> dict[str, Any]:
+    return {"type": "Feature", "geometry": geometry,
             "properties": {"objectType": "annotation", "name": name,
                            "classification": {"name": cls, "color": list(color)}}}
+
+
+def mask_feature(mask: np.ndarray, name: str, cls: str, color: tuple[int, int, int],
+                 offset: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    """One GeoJSON Feature outlining every pixel of a mask: a Polygon, or a MultiPolygon when it has parts.
+
+    What a dominant-class request exports per superpixel: one feature per segment, named by its id.
+
+    Args:
+        mask: the pixels to outline, [h, w] bool, at least one True.
+        name: the annotation's name (e.g. the region id).
+        cls: its classification.
+        color: the class colour, RGB 0..255.
+        offset: ``(x, y)`` added to every point (the mask's left column and top row in the image).
+
+    Returns:
+        The Feature; filling its polygons (:func:`polygons_mask`) gives back ``mask`` (shifted).
+
+    Raises:
+        ValueError: ``mask`` has no pixel.
+    """
+    parts = [[ring + np.asarray(offset, np.float64) for ring in rings] for rings in mask_polygons(mask)]
+    if not parts:
+        raise ValueError(f"mask of {name!r} has no pixel to outline")
+    if len(parts) == 1:
+        return _feature({"type": "Polygon", "coordinates": _coordinates(parts[0])}, name, cls, color)
+    return _feature({"type": "MultiPolygon", "coordinates": [_coordinates(rings) for rings in parts]}, name, cls, color)
 
 
 def _feature_list(obj: Any, path: Path) -> list[Any]:
@@ -134,9 +169,10 @@ def _feature_list(obj: Any, path: Path) -> list[Any]:
 
 
 def _is_region(feature: dict[str, Any]) -> bool:
+    """Whether a feature outlines what to annotate (a Region rectangle or a Segment), not an object."""
     cls = (feature.get("properties") or {}).get("classification")
     name = cls.get("name") if isinstance(cls, dict) else cls
-    return isinstance(name, str) and name.strip().lower() == REGION_CLASS.lower()
+    return isinstance(name, str) and name.strip().lower() in (REGION_CLASS.lower(), SEGMENT_CLASS.lower())
 
 
 def _rings(coords: Any, path: Path, n: int) -> list[np.ndarray]:
@@ -158,7 +194,7 @@ def _rings(coords: Any, path: Path, n: int) -> list[np.ndarray]:
 
 
 def geojson_polygons(path: str | Path) -> list[list[np.ndarray]]:
-    """Read the object polygons of a GeoJSON file (``Region`` rectangles are skipped).
+    """Read the object polygons of a GeoJSON file (``Region`` rectangles and ``Segment`` outlines are skipped).
 
     Args:
         path: a FeatureCollection (or a list of Features) of Polygon / MultiPolygon features.

@@ -6,6 +6,13 @@ whole ground truth; acquiring a region writes ground truth inside the window onl
 255, so only human-labelled pixels are back-propagated. Zero padding (``valid == False``) is never
 labelled and never counted: the labelled fraction is labelled real pixels over all real pixels of
 the AL training images (initial set + pool; validation images excluded).
+
+A dominant-class superpixel (:meth:`LabelStore.add_segments`) gives every pixel of the segment the
+one class the annotator answered, and leaves their *contour* labels at 255: a class click says
+nothing about where an object's boundary runs, and contours painted along the segment's edges would
+teach the contour head SLIC's edges instead of the glands'. Those pixels train the object head only
+(the loss of each head averages over its own labelled pixels, so a batch of them alone adds no
+contour loss); they count as labelled, as every pixel with an object label does.
 """
 
 from __future__ import annotations
@@ -95,6 +102,29 @@ class LabelStore:
                 keep = keep & np.asarray(inside, dtype=bool)
             self.labels[reg.image, rows, cols] = np.where(keep, lab, self.labels[reg.image, rows, cols])
             self.contours[reg.image, rows, cols] = np.where(keep, con, self.contours[reg.image, rows, cols])
+
+    def add_segments(self, regions: Sequence[Region], classes: Sequence[int] | np.ndarray,
+                     masks: Sequence[np.ndarray]) -> None:
+        """Give every pixel of each segment its one class; contours stay as they were (255 when unlabelled).
+
+        Args:
+            regions: K windows, each a segment's bounding box.
+            classes: K classes in {0, 1}, one per segment (:meth:`~alseg_utils.oracle.Oracle.label_segments`).
+            masks: K bool patches, each [height, width] of its window: the segment's pixels. Padding
+                inside them stays unlabelled.
+
+        Raises:
+            ValueError: a class outside {0, 1}, or a patch that does not fit its window.
+        """
+        for reg, cls, inside in zip(regions, np.asarray(classes).tolist(), masks, strict=True):
+            if cls not in (0, 1):
+                raise ValueError(f"a segment's class must be 0 (background) or 1 (object), got {cls!r}")
+            inside = np.asarray(inside, dtype=bool)  # [h, w]
+            if inside.shape != (reg.height, reg.width):
+                raise ValueError(f"segment mask {inside.shape} does not fit its window {reg.height}x{reg.width}")
+            rows, cols = reg.slices
+            keep = self.valid[reg.image, rows, cols] & inside  # [h, w]
+            self.labels[reg.image, rows, cols] = np.where(keep, np.uint8(cls), self.labels[reg.image, rows, cols])
 
     def save(self, path: str | Path) -> None:
         """Write the store atomically as a compressed ``.npz``."""

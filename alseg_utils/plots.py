@@ -28,8 +28,9 @@ from skimage.color import label2rgb
 from skimage.measure import find_contours
 
 from alseg_utils.calibration import ReliabilityBins
-from alseg_utils.config import ACQUISITIONS, METRICS, STRATEGIES
-from alseg_utils.results import seed_summary
+from alseg_utils.config import ACQUISITIONS, METHODS, METRICS, STRATEGIES
+from alseg_utils.costs import EffortAxis, require_effort
+from alseg_utils.results import seed_summary, with_method
 from alseg_utils.run_folder import atomic_write_bytes
 
 METRIC_LABELS = dict(zip(METRICS, (
@@ -44,7 +45,7 @@ UNCERTAINTY_CMAP = "rocket"
 ACQUISITION_LABELS = dict(zip(ACQUISITIONS, ("Random", "VarRatio", "Entropy", "BALD"), strict=True))
 """Panel titles and legend entries of the acquisition functions (:data:`alseg_utils.config.ACQUISITIONS`)."""
 
-_ORDER = {"strategy": STRATEGIES, "acquisition": ACQUISITIONS}
+_ORDER = {"strategy": STRATEGIES, "method": METHODS, "acquisition": ACQUISITIONS}
 _LINESTYLES = ("-", "--", ":", "-.")
 _MARKERS = ("o", "s", "^", "D", "v", "P")
 
@@ -188,12 +189,14 @@ def _runs(df: pd.DataFrame) -> pd.DataFrame:
     return df[~df["reference"].eq(True)] if "reference" in df.columns else df
 
 
-def _curve_table(df: pd.DataFrame, metric: str, keys: list[str]) -> pd.DataFrame:
-    """Mean labelled fraction ``x`` and metric ``mean`` / ``std`` over seeds per ``keys`` + step."""
-    missing = {metric, "step", "labelled_fraction", *keys} - set(df.columns)
+def _curve_table(df: pd.DataFrame, metric: str, keys: list[str], axis: EffortAxis) -> pd.DataFrame:
+    """Mean effort ``x`` (% labelled pixels, or clicks) and metric ``mean`` / ``std`` over seeds per ``keys`` + step."""
+    df = with_method(df)
+    missing = {metric, "step", "labelled_fraction", axis.column, *keys} - set(df.columns)
     if missing:
         raise ValueError(f"learning_curves: the table lacks columns {sorted(missing)}")
-    return seed_summary(df, [metric], by=[*keys, "step"]).rename(columns={"fraction": "x"})
+    table = seed_summary(df, [metric], by=[*keys, "step"], effort=axis.column)
+    return table.assign(x=axis.scale * table["effort"])
 
 
 def _place_legend(ax: Axes, legend: str) -> None:
@@ -205,21 +208,23 @@ def _place_legend(ax: Axes, legend: str) -> None:
 
 
 def learning_curves(df: pd.DataFrame, metric: str, ax: Axes | None = None, hue: str | None = "acquisition",
-                    style: str | None = "strategy", reference: float | None = None,
-                    legend: str = "inside") -> Axes:
-    """Mean over seeds (± one std band) of ``metric`` against the percentage of labelled pixels.
+                    style: str | None = "method", reference: float | None = None,
+                    legend: str = "inside", cost: str = "pixels") -> Axes:
+    """Mean over seeds (± one std band) of ``metric`` against the percentage of labelled pixels (or clicks).
 
     Seeds are matched by acquisition step (:func:`~alseg_utils.results.seed_summary`): each point
     is one step, at the mean labelled fraction of the seeds (x) and the mean score (y); the band
     is mean ± the sample std over seeds (none for one seed). A step's labelled fraction is the
     same for every seed of a full-image run when the pool images have equal size; region and
     superpixel runs (and full-image runs on images of unequal size) label slightly different
-    pixel counts per seed, so x is their mean.
+    pixel counts per seed, so x is their mean. With a click axis (``cost``), x is the mean running
+    count of clicks of the seeds (absolute, not a share).
 
     Args:
         df: one row per (run, step) with columns ``step``, ``labelled_fraction`` (in [0, 1]),
-            ``metric`` and the ``hue`` / ``style`` columns (e.g. strategy, acquisition, seed).
-            Rows with a true ``reference`` column are left out.
+            ``metric`` and the ``hue`` / ``style`` columns (e.g. method, acquisition, seed; a
+            ``method`` column is derived from ``strategy`` when missing), and the click column of
+            ``cost``. Rows with a true ``reference`` column are left out.
         metric: the column to plot, e.g. "f1" or "ece".
         ax: where to draw; a new figure when None.
         hue: column whose values get one colour each (None: one colour).
@@ -227,17 +232,21 @@ def learning_curves(df: pd.DataFrame, metric: str, ax: Axes | None = None, hue: 
         reference: a score drawn as a dashed horizontal line "Full training data".
         legend: "inside" (best place in the Axes), "outside" (right of the Axes) or "none" (e.g.
             for one legend of the whole figure, :func:`figure_legend`).
+        cost: the effort axis (:data:`~alseg_utils.config.EFFORT_AXES`): ``pixels`` (% of pool
+            pixels), ``polygon_clicks``, ``dominant_clicks`` or ``clicks`` (as annotated).
 
     Returns:
         The Axes: one line and one band per (hue, style) group, plus the reference line.
 
     Raises:
-        ValueError: if a needed column is missing, no row is left or ``legend`` is unknown.
+        ValueError: if a needed column is missing, no row is left, or ``legend`` or ``cost`` is unknown.
+        RunStateError: a click axis is asked of records that lack it (written before costs were recorded).
     """
     if legend not in ("inside", "outside", "none"):
         raise ValueError(f"legend must be 'inside', 'outside' or 'none', got {legend!r}")
+    axis = require_effort(df, cost)
     keys = list(dict.fromkeys(k for k in (hue, style) if k is not None))
-    table = _curve_table(df, metric, keys)
+    table = _curve_table(df, metric, keys, axis)
     if table.empty:
         raise ValueError(f"learning_curves: no rows to plot for {metric!r}")
     ax = _axes(ax, figsize=(6.0, 4.0))
@@ -245,14 +254,14 @@ def learning_curves(df: pd.DataFrame, metric: str, ax: Axes | None = None, hue: 
     lines = _cycle(_levels(table[style], style) if style else [None], style, _LINESTYLES)
     for values, g in _groups(table, keys):
         h, s = values.get(hue) if hue else None, values.get(style) if style else None
-        x = 100 * g["x"].to_numpy()  # [steps]
+        x = g["x"].to_numpy()  # [steps]
         # "full", not "full / full"
         label = " / ".join(dict.fromkeys(str(v) for v in (h, s) if v is not None)) or metric
         ax.plot(x, g["mean"], color=colours[h], linestyle=lines[s], marker="o", markersize=3, label=label)
         ax.fill_between(x, g["mean"] - g["std"], g["mean"] + g["std"], color=colours[h], alpha=0.2, linewidth=0)
     if reference is not None:
         ax.axhline(float(reference), linestyle="--", color="black", linewidth=1, label="Full training data")
-    ax.set(xlabel="% labelled pixels", ylabel=METRIC_LABELS.get(metric, metric))
+    ax.set(xlabel=axis.label, ylabel=METRIC_LABELS.get(metric, metric))
     _place_legend(ax, legend)
     return ax
 
@@ -328,13 +337,14 @@ def _references(reference: float | Mapping[str, float] | None, metrics: list[str
 
 
 def curves_by_acquisition(df: pd.DataFrame, metrics: str | Sequence[str],
-                          reference: float | Mapping[str, float] | None = None, axes: Any = None) -> Figure:
+                          reference: float | Mapping[str, float] | None = None, axes: Any = None,
+                          cost: str = "pixels") -> Figure:
     """Fig. 3: one panel per acquisition function with the learning curve of each strategy in it.
 
-    Each panel is :func:`learning_curves` of one function with hue and style = strategy (full,
-    region, superpixel): the mean over seeds, matched by step, ± one std band, against the % of
-    labelled pixels, and the full-training-data score as a dashed line. The panels of one metric
-    share their y range; one legend sits right of the panels.
+    Each panel is :func:`learning_curves` of one function with hue and style = method (full,
+    region, superpixel, superpixel_dominant): the mean over seeds, matched by step, ± one std band,
+    against the % of labelled pixels (or the clicks of ``cost``), and the full-training-data score
+    as a dashed line. The panels of one metric share their y range; one legend sits right of the panels.
 
     Args:
         df: records (:func:`~alseg_utils.results.load_records`); rows with a true
@@ -343,6 +353,7 @@ def curves_by_acquisition(df: pd.DataFrame, metrics: str | Sequence[str],
         reference: the full-data score: a number (one metric) or metric -> score; None: no line.
         axes: [len(metrics), functions] Axes to draw on (functions in the paper's order:
             random, varratio, entropy, bald, then others); a new figure when None.
+        cost: the effort axis of :func:`learning_curves`.
 
     Returns:
         The Figure.
@@ -350,6 +361,7 @@ def curves_by_acquisition(df: pd.DataFrame, metrics: str | Sequence[str],
     Raises:
         ValueError: if a column is missing, there is no AL run, ``axes`` has the wrong shape, or
             ``reference`` is a number while several metrics are drawn.
+        RunStateError: a click axis is asked of records that lack it.
     """
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     refs = _references(reference, metrics)
@@ -362,8 +374,8 @@ def curves_by_acquisition(df: pd.DataFrame, metrics: str | Sequence[str],
     grid = _grid(axes, len(metrics), len(acquisitions), panel=(4.0, 3.4))
     for row, metric in zip(grid, metrics, strict=True):
         for ax, acquisition in zip(row, acquisitions, strict=True):
-            learning_curves(runs[runs["acquisition"] == acquisition], metric, ax=ax, hue="strategy",
-                            style="strategy", reference=refs.get(metric), legend="none")
+            learning_curves(runs[runs["acquisition"] == acquisition], metric, ax=ax, hue="method",
+                            style="method", reference=refs.get(metric), legend="none", cost=cost)
             ax.set_title(ACQUISITION_LABELS.get(acquisition, str(acquisition)))
         _share_ylim(row)
     figure_legend(grid[0, 0].figure)
@@ -400,11 +412,11 @@ def _dodged_points(ax: Axes, table: pd.DataFrame, steps: list[int], strategies: 
                    acquisitions: list[Any]) -> None:
     """One error bar (mean ± std) per (strategy, function) and step, dodged around the step's tick."""
     colours = _cycle(acquisitions, "acquisition", sns.color_palette())
-    markers = _cycle(strategies, "strategy", _MARKERS)
+    markers = _cycle(strategies, "method", _MARKERS)
     slots = [(s, a) for s in strategies for a in acquisitions]
     where = {step: i for i, step in enumerate(steps)}
     for (s, a), dx in zip(slots, _dodge(len(strategies), len(acquisitions)), strict=True):
-        g = table[(table["strategy"] == s) & (table["acquisition"] == a)]
+        g = table[(table["method"] == s) & (table["acquisition"] == a)]
         if len(g):
             x = g["step"].map(where).to_numpy(dtype=float) + dx  # [steps of the group]
             mean, std = g["mean"].to_numpy(dtype=float), g["std"].to_numpy(dtype=float)  # [steps of the group]
@@ -418,7 +430,7 @@ def _dodged_points(ax: Axes, table: pd.DataFrame, steps: list[int], strategies: 
 
 def _step_ticks(ax: Axes, summary: pd.DataFrame, steps: list[int], strategies: list[Any]) -> None:
     """Tick per step labelled with the step and each strategy's mean % of labelled pixels."""
-    pct = 100 * summary.groupby(["step", "strategy"])["fraction"].mean()
+    pct = 100 * summary.groupby(["step", "method"])["fraction"].mean()
     labels = [f"{step}\n" + "/".join(f"{pct[(step, s)]:.0f}" if (step, s) in pct.index else "–"
                                      for s in strategies) for step in steps]
     ax.set_xticks(range(len(steps)), labels, fontsize=9)
@@ -428,7 +440,7 @@ def _step_ticks(ax: Axes, summary: pd.DataFrame, steps: list[int], strategies: l
 def _summary_legend(fig: Figure, strategies: list[Any], acquisitions: list[Any]) -> Legend:
     """Legend of :func:`calibration_summary`: marker = strategy, colour = function, with headers."""
     colours = _cycle(acquisitions, "acquisition", sns.color_palette())
-    markers = _cycle(strategies, "strategy", _MARKERS)
+    markers = _cycle(strategies, "method", _MARKERS)
     header = Line2D([], [], linestyle="none")
     handles = [header] + [Line2D([], [], linestyle="none", marker=markers[s], color="0.35") for s in strategies]
     handles += [header] + [Line2D([], [], linestyle="none", marker="o", color=colours[a]) for a in acquisitions]
@@ -469,13 +481,13 @@ def calibration_summary(df: pd.DataFrame, metrics: Sequence[str] = ("nll", "ece"
             not in the records, ``max_steps < 1`` or ``axes`` has the wrong length.
     """
     metrics = list(metrics)
-    summary = seed_summary(df, metrics)
+    summary = seed_summary(df, metrics, by=("method", "acquisition", "step"))
     if summary.empty:
         raise ValueError(f"calibration_summary: no AL run with {metrics} in the records")
     shown = _pick_steps(summary["step"], steps, max_steps)
     summary = summary[summary["step"].isin(shown)]
     grid = _grid(axes, 1, len(metrics), panel=(4.2, 3.6))
-    strategies = _levels(summary["strategy"], "strategy")
+    strategies = _levels(summary["method"], "method")
     acquisitions = _levels(summary["acquisition"], "acquisition")
     for ax, metric in zip(grid[0], metrics, strict=True):
         _dodged_points(ax, summary[summary["metric"] == metric], shown, strategies, acquisitions)

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from alseg_utils.config import ACQUISITIONS, METRICS, STRATEGIES, RunConfig
+from alseg_utils.config import ACQUISITIONS, METHODS, METRICS, SUPERPIXEL_DOMINANT, RunConfig
+from alseg_utils.costs import effort_axis, require_effort
 from alseg_utils.run_folder import (  # noqa: F401 - the writers and readers are re-exported from here
     CONFIG_ADVICE,
     CONFIG_FILE,
@@ -47,6 +48,45 @@ if TYPE_CHECKING:
 METRIC_COLUMNS = METRICS
 """Metric columns of the per-step table every figure is drawn from (:data:`alseg_utils.config.METRICS`)."""
 
+METHOD_LABELS = dict(zip(METHODS, ("full image", "region", "superpixel", "dominant-class superpixel"), strict=True))
+"""Display names of the methods (:data:`alseg_utils.config.METHODS`) in tables and summaries."""
+
+
+def method_of(record: Mapping[str, Any]) -> str:
+    """What a run is reported as: its strategy, or ``"superpixel_dominant"`` for dominant-class superpixels.
+
+    Args:
+        record: a step record (or any mapping with ``strategy`` and, from this version on,
+            ``superpixel_label``); records without ``superpixel_label`` label by mask.
+
+    Returns:
+        One of :data:`~alseg_utils.config.METHODS` for the records alseg writes.
+    """
+    strategy = str(record.get("strategy"))
+    dominant = strategy == "superpixel" and record.get("superpixel_label") == "dominant"
+    return SUPERPIXEL_DOMINANT if dominant else strategy
+
+
+def method_label(method: str) -> str:
+    """The display name of a method (:data:`METHOD_LABELS`; unknown names are returned as they are)."""
+    return METHOD_LABELS.get(method, method)
+
+
+def with_method(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with a ``method`` column (:func:`method_of` of each row) when it has none but a ``strategy``.
+
+    Args:
+        df: records, e.g. from :func:`records_frame` or made by hand.
+
+    Returns:
+        ``df`` itself when it has a ``method`` column or no ``strategy``, else a copy with one.
+    """
+    if "method" in df.columns or "strategy" not in df.columns:
+        return df
+    label = df["superpixel_label"] if "superpixel_label" in df.columns else pd.Series("mask", index=df.index)
+    dominant = df["strategy"].eq("superpixel") & label.eq("dominant")
+    return df.assign(method=df["strategy"].where(~dominant, SUPERPIXEL_DOMINANT))
+
 
 def load_records(results_dir: str | Path) -> pd.DataFrame:
     """All step records under ``results_dir`` (searched recursively) as one table.
@@ -55,27 +95,31 @@ def load_records(results_dir: str | Path) -> pd.DataFrame:
         results_dir: a run folder, a sweep's ``results/`` folder, or a sweep folder.
 
     Returns:
-        One row per (run, step) with columns run, strategy, acquisition, seed, step,
-        labelled_fraction, reference and the metric columns; scalar fields only.
+        One row per (run, step) with columns run, strategy, method (:func:`method_of`),
+        acquisition, seed, step, labelled_fraction, reference, the cost columns of the records that
+        have them (``labelled_polygon_clicks``, ... see :mod:`alseg_utils.costs`) and the metric
+        columns; scalar fields only.
     """
     rows = []
     for path in sorted(Path(results_dir).rglob(RECORDS_FILE)):
         for rec in RunFolder(path.parent).read_records():
             row = {k: v for k, v in rec.items() if not isinstance(v, (dict, list))}
             row["run"] = str(path.parent.relative_to(results_dir)) if path.parent != Path(results_dir) else "."
+            row["method"] = method_of(rec)
             rows.append(row)
-    columns = ["run", "strategy", "acquisition", "seed", "step", "labelled_fraction", "reference"]
+    columns = ["run", "strategy", "method", "acquisition", "seed", "step", "labelled_fraction", "reference"]
     if not rows:
         return pd.DataFrame(columns=columns + list(METRIC_COLUMNS))
     df = pd.DataFrame(rows)
-    return df.sort_values(["strategy", "acquisition", "seed", "step"]).reset_index(drop=True)
+    return df.sort_values(["method", "acquisition", "seed", "step"]).reset_index(drop=True)
 
 
 def pixels_to_reach(fractions: Sequence[float], scores: Sequence[float], target: float) -> float:
-    """First labelled-pixel fraction at which ``scores`` reaches ``target``.
+    """First labelled-pixel fraction (or other running effort, e.g. clicks) at which ``scores`` reaches ``target``.
 
     Args:
-        fractions: labelled fraction at each step, [S], non-decreasing, in [0, 1].
+        fractions: labelled fraction at each step, [S], non-decreasing, in [0, 1] (or any
+            non-decreasing running effort, such as ``labelled_polygon_clicks``).
         scores: metric at each step, [S] (higher is better).
         target: the score to reach.
 
@@ -99,8 +143,9 @@ def table1(
     df: pd.DataFrame,
     targets: Mapping[str, Sequence[float]],
     relative_target: float | None = None,
+    cost: str = "pixels",
 ) -> pd.DataFrame:
-    """Table 1: % of pixels needed to reach each target, mean and std over seeds.
+    """Table 1: the effort needed to reach each target (% of pixels, or clicks), mean and std over seeds.
 
     Args:
         df: records from :func:`load_records` (AL runs; rows with ``reference`` true are the
@@ -108,11 +153,20 @@ def table1(
         targets: metric name -> absolute targets in [0, 1].
         relative_target: also report reaching this fraction of the full-data score (mean over
             reference seeds) for each metric in ``targets``; None to skip.
+        cost: the effort axis (:data:`~alseg_utils.config.EFFORT_AXES`): ``pixels`` (% of pool
+            pixels), ``polygon_clicks``, ``dominant_clicks`` or ``clicks`` (as annotated).
 
     Returns:
         One row per (metric, target, strategy, acquisition) with columns mean_pct and std_pct
-        (percent of pool pixels, over the seeds that reached it), reached and seeds.
+        (percent of pool pixels, over the seeds that reached it; mean_clicks and std_clicks for a
+        click axis), reached and seeds. ``strategy`` holds the method (:func:`method_of`).
+
+    Raises:
+        ValueError: unknown ``cost``.
+        RunStateError: a click axis is asked of records that lack it (written before costs were recorded).
     """
+    require_effort(df, cost)
+    df = with_method(df)
     is_ref = df.get("reference", pd.Series(False, index=df.index)).fillna(False).astype(bool)
     runs, refs = df[~is_ref], df[is_ref]
     rows = []
@@ -122,57 +176,70 @@ def table1(
             full = float(refs[metric].mean())
             goals.append((f"{relative_target:.0%} of full ({relative_target * full:.3f})", relative_target * full))
         for label, goal in goals:
-            rows.extend(_table_rows(runs, metric, label, goal))
+            rows.extend(_table_rows(runs, metric, label, goal, cost))
     return pd.DataFrame(rows)
 
 
-def _table_rows(runs: pd.DataFrame, metric: str, label: str, goal: float) -> list[dict[str, Any]]:
+def _table_rows(runs: pd.DataFrame, metric: str, label: str, goal: float, cost: str) -> list[dict[str, Any]]:
+    axis = effort_axis(cost)
     rows = []
-    for (strategy, acquisition), group in runs.groupby(["strategy", "acquisition"], sort=True):
+    for (method, acquisition), group in runs.groupby(["method", "acquisition"], sort=True):
         needed = [
-            pixels_to_reach(g["labelled_fraction"], g[metric], goal)
+            pixels_to_reach(g[axis.column], g[metric], goal)
             for _, g in group.sort_values("step").groupby("seed")
         ]
-        got = np.array([n for n in needed if not math.isnan(n)]) * 100.0
+        got = np.array([n for n in needed if not math.isnan(n)]) * axis.scale
         rows.append({
-            "metric": metric, "target": label, "strategy": strategy, "acquisition": acquisition,
-            "mean_pct": float(got.mean()) if got.size else math.nan,
-            "std_pct": float(got.std()) if got.size else math.nan,
+            "metric": metric, "target": label, "strategy": method, "acquisition": acquisition,
+            f"mean_{axis.unit}": float(got.mean()) if got.size else math.nan,
+            f"std_{axis.unit}": float(got.std()) if got.size else math.nan,
             "reached": int(got.size), "seeds": len(needed),
         })
     return rows
 
 
-def table1_markdown(table: pd.DataFrame) -> str:
+def table1_markdown(table: pd.DataFrame, cost: str = "pixels") -> str:
     """Render :func:`table1` like the paper: rows metric/target, columns acquisition, cells
-    "full (region)", or "full (region; superpixel)" when superpixel runs are present."""
+    "full (region)", or "full (region; superpixel; ...)" for every other method present.
+
+    Args:
+        table: what :func:`table1` returned.
+        cost: the effort axis it was computed in (``table1``'s ``cost``).
+
+    Raises:
+        ValueError: ``table`` was computed in another effort unit than ``cost``'s.
+    """
+    axis = effort_axis(cost)
+    if len(table) and f"mean_{axis.unit}" not in table.columns:
+        raise ValueError(f"table1_markdown: the table has no mean_{axis.unit} column; pass the cost table1 used")
     lines = ["| metric | target | " + " | ".join(ACQUISITIONS) + " |", "|---|---|" + "---|" * len(ACQUISITIONS)]
     for (metric, target), group in table.groupby(["metric", "target"], sort=False):
-        cells = [_cell(group, acq) for acq in ACQUISITIONS]
+        cells = [_cell(group, acq, axis.unit) for acq in ACQUISITIONS]
         lines.append(f"| {metric} | {target} | " + " | ".join(cells) + " |")
     lines.append("")
-    shown = [s for s in STRATEGIES if s in set(table.get("strategy", []))] or ["full"]
+    shown = [method_label(m) for m in METHODS if m in set(table.get("strategy", []))] or [method_label("full")]
     layout = shown[0] if len(shown) == 1 else f"{shown[0]} ({'; '.join(shown[1:])})"
-    lines.append(f"Cells: % labelled pixels to reach the target, {layout.replace('full', 'full image', 1)}, "
+    lines.append(f"Cells: {axis.caption} to reach the target, {layout}, "
                  "mean ± std over seeds; `–` never reached; `[k/n]` when only k of n seeds reached it; "
                  "an empty cell: that function was not in the sweep.")
     return "\n".join(lines) + "\n"
 
 
-def _cell(group: pd.DataFrame, acquisition: str) -> str:
+def _cell(group: pd.DataFrame, acquisition: str, unit: str) -> str:
     parts = {}
-    for strategy in STRATEGIES:
-        row = group[(group.strategy == strategy) & (group.acquisition == acquisition)]
+    for method in METHODS:
+        row = group[(group.strategy == method) & (group.acquisition == acquisition)]
         if len(row):
-            parts[strategy] = _fmt(row.iloc[0])
+            parts[method] = _fmt(row.iloc[0], unit)
     first, *rest = list(parts.values()) or [""]
     return f"{first} ({'; '.join(rest)})" if rest else first
 
 
-def _fmt(row: pd.Series) -> str:
+def _fmt(row: pd.Series, unit: str) -> str:
     if row["reached"] == 0:
         return "–"
-    text = f"{row['mean_pct']:.1f} ± {row['std_pct']:.1f}"
+    decimals = 1 if unit == "pct" else 0  # % of pixels to one decimal, clicks whole
+    text = f"{row[f'mean_{unit}']:.{decimals}f} ± {row[f'std_{unit}']:.{decimals}f}"
     return text if row["reached"] == row["seeds"] else f"{text} [{row['reached']}/{row['seeds']}]"
 
 
@@ -217,7 +284,7 @@ def acquired_uncertainty(results_dir: str | Path, strategy: str, acquisition: st
 
     Args:
         results_dir: a sweep's results folder (one sub-folder per run).
-        strategy: "full", "region" or "superpixel".
+        strategy: the method (:func:`method_of`): "full", "region", "superpixel" or "superpixel_dominant".
         acquisition: the acquisition function.
         step: the acquisition step (1 = the first acquisition after the initial training).
         field: "acquired_score" (the acquisition function's pixel score) or "acquired_entropy".
@@ -228,7 +295,7 @@ def acquired_uncertainty(results_dir: str | Path, strategy: str, acquisition: st
     values = []
     for path in sorted(Path(results_dir).rglob(selection_name(step))):
         recs = RunFolder(path.parents[1]).read_records()
-        if recs and recs[0].get("strategy") == strategy and recs[0].get("acquisition") == acquisition \
+        if recs and method_of(recs[0]) == strategy and recs[0].get("acquisition") == acquisition \
                 and not recs[0].get("reference"):
             values.append(read_npz_file(path, "a step's selection", "restore it, or move the run folder out of "
                                         "the results", keys=(field,))[field])
@@ -245,14 +312,14 @@ def acquired_certainty(results_dir: str | Path, step: int = 1, certain_below: fl
 
     Returns:
         One row per (acquisition function, strategy) present, in the order of
-        :data:`~alseg_utils.config.ACQUISITIONS` and :data:`~alseg_utils.config.STRATEGIES`, with the
-        acquired pixels over all seeds, the % of them already certain and their median entropy
-        (NaN when a run acquired nothing).
+        :data:`~alseg_utils.config.ACQUISITIONS` and :data:`~alseg_utils.config.METHODS` (``strategy``
+        holds the method, :func:`method_of`), with the acquired pixels over all seeds, the % of them
+        already certain and their median entropy (NaN when a run acquired nothing).
     """
     records = load_records(results_dir)
     rows = []
     for acq in [a for a in ACQUISITIONS if a in set(records.acquisition)]:
-        for strategy in [s for s in STRATEGIES if s in set(records.strategy)]:
+        for strategy in [s for s in METHODS if s in set(records.method)]:
             ent = acquired_uncertainty(results_dir, strategy, acq, step=step, field="acquired_entropy")
             rows.append({"acquisition": acq, "strategy": strategy, "acquired pixels": int(ent.size),
                          "certain (%)": round(100 * float((ent < certain_below).mean()), 1) if ent.size else math.nan,
@@ -269,39 +336,45 @@ def primary_metric(cfg: RunConfig) -> str:
     return next(iter(cfg.eval.targets), "f1")
 
 
-def write_table1(df: pd.DataFrame, cfg: RunConfig, folder: str | Path) -> tuple[Path, Path]:
+def write_table1(df: pd.DataFrame, cfg: RunConfig, folder: str | Path, cost: str = "pixels") -> tuple[Path, Path]:
     """Compute Table 1 for ``cfg``'s targets and write it as ``table1_<name>.csv`` and ``.md`` (atomically).
 
     Args:
         df: the sweep's records (:func:`load_records`), reference runs included.
         cfg: ``eval.targets``, ``eval.relative_target`` and ``name`` are read.
         folder: where the two files go (created when missing).
+        cost: the effort axis (:func:`table1`); a click axis writes ``table1_<name>_<cost>.csv`` / ``.md``.
 
     Returns:
         The paths of the CSV and the Markdown file.
+
+    Raises:
+        RunStateError: a click axis is asked of records that lack it.
     """
-    table = table1(df, cfg.eval.targets, relative_target=cfg.eval.relative_target)
+    table = table1(df, cfg.eval.targets, relative_target=cfg.eval.relative_target, cost=cost)
     folder = Path(folder)
-    csv, md = folder / f"table1_{cfg.name}.csv", folder / f"table1_{cfg.name}.md"
+    stem = f"table1_{cfg.name}" if cost == "pixels" else f"table1_{cfg.name}_{cost}"
+    csv, md = folder / f"{stem}.csv", folder / f"{stem}.md"
     atomic_write_text(csv, table.round(2).to_csv(index=False))
-    atomic_write_text(md, table1_markdown(table))
+    atomic_write_text(md, table1_markdown(table, cost))
     return csv, md
 
 
 def records_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """Scalar fields of one run's records as a table (the input of the plot helpers)."""
-    return pd.DataFrame([{k: v for k, v in r.items() if not isinstance(v, (dict, list))} for r in records])
+    """Scalar fields of one run's records as a table (the input of the plot helpers), with ``method``."""
+    return with_method(pd.DataFrame([{k: v for k, v in r.items() if not isinstance(v, (dict, list))}
+                                     for r in records]))
 
 
 def read_run_records(results_dir: str | Path, strategy: str, acquisition: str, seed: int) -> list[dict[str, Any]]:
-    """The records of the (non-reference) run with this strategy, function and seed.
+    """The records of the (non-reference) run with this strategy (a method, :func:`method_of`), function and seed.
 
     Raises:
         FileNotFoundError: no such run under ``results_dir``.
     """
     for path in sorted(Path(results_dir).rglob(RECORDS_FILE)):
         recs = RunFolder(path.parent).read_records()
-        if recs and not recs[0].get("reference") and (recs[0].get("strategy"), recs[0].get("acquisition"),
+        if recs and not recs[0].get("reference") and (method_of(recs[0]), recs[0].get("acquisition"),
                                                       recs[0].get("seed")) == (strategy, acquisition, seed):
             return recs
     raise FileNotFoundError(f"no {strategy}/{acquisition}/seed {seed} run under {results_dir}")
@@ -377,36 +450,44 @@ def copy_records(results_dir: str | Path, dest: str | Path, selection_steps: Seq
 
 
 def seed_summary(df: pd.DataFrame, metrics: Sequence[str],
-                 by: Sequence[str] = ("strategy", "acquisition", "step")) -> pd.DataFrame:
+                 by: Sequence[str] = ("method", "acquisition", "step"), effort: str | None = None) -> pd.DataFrame:
     """Mean and standard deviation over seeds of each metric per group (what the figures draw).
 
-    Groups are formed by ``by`` (by default one acquisition step of one strategy and function),
+    Groups are formed by ``by`` (by default one acquisition step of one method and function),
     so the seeds of a group are matched by step, not by labelled fraction: region runs of
     different seeds label slightly different pixel counts at the same step, and full-image runs
     do too when the images differ in size. ``fraction`` is the mean labelled fraction of the
     group and ``fraction_std`` its spread over seeds.
 
     Args:
-        df: records from :func:`load_records`; rows with a true ``reference`` are left out.
+        df: records from :func:`load_records`; rows with a true ``reference`` are left out. A
+            ``method`` column (:func:`method_of`) is added when ``by`` asks for one and ``df`` has none.
         metrics: metric columns to summarise, e.g. ``("nll", "ece", "brier")``.
         by: grouping columns.
+        effort: also average this running-effort column (e.g. ``labelled_polygon_clicks``) per group.
 
     Returns:
         One row per (group, metric), sorted, with the ``by`` columns and ``metric``, ``mean``,
         ``std`` (sample std, ddof=1; 0 for a single seed), ``seeds`` (rows averaged; NaN values
-        are dropped first), ``fraction`` and ``fraction_std`` (labelled fraction, in [0, 1]).
+        are dropped first), ``fraction`` and ``fraction_std`` (labelled fraction, in [0, 1]), and
+        with ``effort``: ``effort`` and ``effort_std`` (its mean and std over the seeds).
 
     Raises:
-        ValueError: if a column of ``metrics``, ``by`` or ``labelled_fraction`` is missing.
+        ValueError: if a column of ``metrics``, ``by``, ``effort`` or ``labelled_fraction`` is missing.
     """
-    missing = {*metrics, *by, "labelled_fraction"} - set(df.columns)
+    df = with_method(df) if "method" in by else df
+    extra = [effort] if effort is not None and effort != "labelled_fraction" else []
+    missing = {*metrics, *by, "labelled_fraction", *extra} - set(df.columns)
     if missing:
         raise ValueError(f"seed_summary: the records lack columns {sorted(missing)}; load them with load_records")
     runs = df[~df["reference"].eq(True)] if "reference" in df.columns else df
-    long = runs.melt(id_vars=[*by, "labelled_fraction"], value_vars=list(metrics), var_name="metric")
-    long = long.dropna(subset=["value"]).astype({"value": float, "labelled_fraction": float})
+    long = runs.melt(id_vars=[*by, "labelled_fraction", *extra], value_vars=list(metrics), var_name="metric")
+    long = long.dropna(subset=["value"]).astype({"value": float, "labelled_fraction": float,
+                                                 **dict.fromkeys(extra, float)})
+    spread = {"effort": (effort, "mean"), "effort_std": (effort, "std")} if effort is not None else {}
     out = long.groupby([*by, "metric"], sort=True).agg(
         mean=("value", "mean"), std=("value", "std"), seeds=("value", "size"),
-        fraction=("labelled_fraction", "mean"), fraction_std=("labelled_fraction", "std")).reset_index()
-    out[["std", "fraction_std"]] = out[["std", "fraction_std"]].fillna(0.0)  # one seed: no spread
+        fraction=("labelled_fraction", "mean"), fraction_std=("labelled_fraction", "std"), **spread).reset_index()
+    stds = ["std", "fraction_std", *(["effort_std"] if spread else [])]
+    out[stds] = out[stds].fillna(0.0)  # one seed: no spread
     return out

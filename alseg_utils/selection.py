@@ -2,8 +2,9 @@
 
 Three strategies label three kinds of unit: whole images (Alg. 1, :class:`FullImages`), square
 windows (Alg. 2, :class:`Windows`) and SLIC superpixels under the windows' pixel budget
-(:class:`Superpixels`). Each is a :class:`UnitStrategy` and answers the same three questions, so
-the loop (:class:`~alseg_utils.active.ActiveRun`) never asks which one it runs:
+(:class:`Superpixels`), or, labelled with one dominant class each, under the windows' budget in
+clicks (:class:`DominantSuperpixels`). Each is a :class:`UnitStrategy` and answers the same three
+questions, so the loop (:class:`~alseg_utils.active.ActiveRun`) never asks which one it runs:
 
 - which pool images hold a unit still to label (:meth:`UnitStrategy.candidates`; MC dropout
   scores only those);
@@ -29,12 +30,20 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from skimage.measure import label as connected_components
 from torch import Tensor
 
-from alseg_utils.config import STRATEGIES, ActiveConfig
+from alseg_utils.config import STRATEGIES, UNLABELLED, ActiveConfig
+from alseg_utils.costs import clicks_per_window
 from alseg_utils.labels import LabelStore
 from alseg_utils.regions import Region, region_origins, region_scores, select_windows
-from alseg_utils.superpixels import SuperpixelPick, select_segments, superpixel_mask, superpixel_scores
+from alseg_utils.superpixels import (
+    SuperpixelPick,
+    select_segment_count,
+    select_segments,
+    superpixel_mask,
+    superpixel_scores,
+)
 from alseg_utils.uncertainty import image_scores
 
 
@@ -51,6 +60,8 @@ class Selection:
             indices; empty when whole images are labelled.
         region_masks: superpixels only: one bool ``[height, width]`` patch per region, the
             segment's pixels to label inside its box; empty for whole images and square windows.
+        class_answers: True when the oracle answers one class per region (dominant-class
+            superpixels) instead of every pixel's label.
     """
 
     candidates: list[int]
@@ -58,6 +69,7 @@ class Selection:
     acquired: np.ndarray
     regions: list[Region] = field(default_factory=list)
     region_masks: list[np.ndarray] = field(default_factory=list)
+    class_answers: bool = False
 
     @property
     def whole_images(self) -> bool:
@@ -286,6 +298,8 @@ class Superpixels(UnitStrategy):
         min_distance: pixels kept free between two segments of one image.
     """
 
+    class_answers: ClassVar[bool] = False  # whether the oracle answers one class per segment
+
     def __init__(self, segments: Callable[[], np.ndarray], budget: int, reduce: str = "sum",
                  max_per_image: int | None = None, min_distance: int = 0) -> None:
         self._load_segments = segments
@@ -311,11 +325,21 @@ class Superpixels(UnitStrategy):
         """Segment sums or means, ``[K, S_max]`` (:func:`~alseg_utils.superpixels.superpixel_scores`)."""
         return superpixel_scores(scores, self.pool_segments[candidates], labelled, self.reduction)
 
+    def pick(self, values: np.ndarray, segments: np.ndarray, labelled: np.ndarray) -> list[SuperpixelPick]:
+        """Greedy segments under the pixel budget (:func:`~alseg_utils.superpixels.select_segments`).
+
+        Args:
+            values: segment scores of the K candidates, ``[K, S_max]``.
+            segments: their segment ids, int32 ``[K, H, W]``.
+            labelled: True where a candidate's pixel is labelled already or padding, bool ``[K, H, W]``.
+        """
+        return select_segments(values, segments, self.budget, labelled=labelled,
+                               max_per_image=self.max_per_image, min_distance=self.min_distance)
+
     def choose(self, values: np.ndarray, candidates: list[int], labelled: np.ndarray) -> Selection | None:
-        """Greedy segments under the budget (:func:`~alseg_utils.superpixels.select_segments`)."""
+        """The segments of :meth:`pick`, each as its bounding box and its unlabelled pixels in it."""
         segments = self.pool_segments[candidates]  # [K, H, W]
-        picks = select_segments(values, segments, self.budget, labelled=labelled,
-                                max_per_image=self.max_per_image, min_distance=self.min_distance)
+        picks = self.pick(values, segments, labelled)
         if not picks:
             return None
         regions, masks = [], []
@@ -328,8 +352,106 @@ class Superpixels(UnitStrategy):
             masks.append(inside[box.slices])
         return SuperpixelSelection(
             list(candidates), sorted({r.image for r in regions}), superpixel_mask(picks, segments, labelled=labelled),
-            regions, masks, picks=[SuperpixelPick(candidates[p.image], p.segment, p.pixels, p.score) for p in picks],
+            regions, masks, class_answers=self.class_answers,
+            picks=[SuperpixelPick(candidates[p.image], p.segment, p.pixels, p.score) for p in picks],
             segments=self.pool_segments)
+
+
+def initial_images(store: LabelStore) -> list[int]:
+    """The images labelled whole at step 0: every real pixel carries a contour label.
+
+    In a dominant-class run this is exactly the initial set: whole images get contour labels on
+    every real pixel, dominant-class segments never get any (see :mod:`alseg_utils.labels`).
+
+    Returns:
+        Their indices, ascending.
+    """
+    whole = ((store.contours != UNLABELLED) | ~store.valid).all(axis=(1, 2)) & store.valid.any(axis=(1, 2))  # [N]
+    return [int(i) for i in np.flatnonzero(whole)]
+
+
+def segments_per_step(store: LabelStore, active: ActiveConfig) -> int:
+    """Dominant-class superpixels per step whose click cost matches the square strategy's step.
+
+    ``regions_per_step x clicks_per_window``, rounded to the nearest integer (halves up) and at
+    least 1, where ``clicks_per_window`` (:func:`alseg_utils.costs.clicks_per_window`) is the mean
+    polygon-click cost of one square window (``region_size``, ``region_stride``) on the initial
+    images' labels: objects are their 8-connected components, as ingest derives them from a mask
+    answer. It reads no ground truth of the pool, and depends on the initial set only, so it is the
+    same at every step and on every resume, with the simulated oracle or a person's answers.
+
+    Args:
+        store: the run's labels; its initial images (:func:`initial_images`) are used.
+        active: ``regions_per_step``, ``region_size``, ``region_stride``.
+
+    Returns:
+        Segments per step, >= 1.
+
+    Raises:
+        ValueError: the store has no whole labelled image to measure clicks on.
+    """
+    idx = initial_images(store)
+    if not idx:
+        raise ValueError("no fully labelled image to measure the click cost of a square window on")
+    objects = (store.labels[idx] == 1) & store.valid[idx]  # [I, H, W]
+    instances = np.stack([connected_components(o, connectivity=2) for o in objects]).astype(np.int32)  # [I, H, W]
+    clicks = clicks_per_window(instances, store.valid[idx], active.region_size, active.region_stride)
+    return max(1, int(np.floor(active.regions_per_step * float(clicks) + 0.5)))
+
+
+class DominantSuperpixels(Superpixels):
+    """SLIC segments labelled with one class each, a number of them per step (Cai et al. 2021).
+
+    The oracle answers one class per segment (:meth:`~alseg_utils.oracle.Oracle.label_segments`)
+    and every unlabelled pixel of the segment gets it. One answer is one click, whatever the
+    segment's size, so a step takes ``count`` segments, greedy by score
+    (:func:`~alseg_utils.superpixels.select_segment_count`), instead of filling a pixel budget.
+
+    Args:
+        segments: returns the segment ids of every pool image, int32 ``[N, H, W]`` (-1 on padding).
+        count: segments per step; None = :func:`segments_per_step` of ``active``, computed on the
+            first :meth:`candidates` call from the label store.
+        active: the loop's settings (needed when ``count`` is None).
+        reduce: segment score, ``"sum"`` or ``"mean"`` of its unlabelled pixels' scores.
+        max_per_image: at most this many segments per image and step; None = no cap.
+        min_distance: pixels kept free between two segments of one image.
+
+    Raises:
+        ValueError: neither ``count`` nor ``active`` is given.
+    """
+
+    class_answers: ClassVar[bool] = True
+
+    def __init__(self, segments: Callable[[], np.ndarray], count: int | None = None,
+                 active: ActiveConfig | None = None, reduce: str = "sum", max_per_image: int | None = None,
+                 min_distance: int = 0) -> None:
+        if count is None and active is None:
+            raise ValueError("DominantSuperpixels needs a count of segments per step, or the config to derive it")
+        super().__init__(segments, 0, reduce, max_per_image, min_distance)
+        self.count, self._active = count, active
+
+    @classmethod
+    def from_config(cls, active: ActiveConfig, segments: Callable[[], np.ndarray]) -> DominantSuperpixels:
+        """The unit of ``active.strategy == "superpixel"`` with ``superpixel_label == "dominant"``."""
+        return cls(segments, None, active, active.superpixel_reduce, active.max_per_image or None,
+                   active.min_distance)
+
+    def candidates(self, store: LabelStore) -> list[int]:
+        """Pool images with a pixel left to label; fixes :attr:`count` from ``store`` the first time."""
+        if self.count is None and self._active is not None:
+            self.count = segments_per_step(store, self._active)
+        return super().candidates(store)
+
+    def pick(self, values: np.ndarray, segments: np.ndarray, labelled: np.ndarray) -> list[SuperpixelPick]:
+        """The :attr:`count` best segments (:func:`~alseg_utils.superpixels.select_segment_count`).
+
+        Raises:
+            ValueError: :attr:`count` is not known yet (:meth:`candidates` was not called).
+        """
+        if self.count is None:
+            raise ValueError("the segments per step are derived from the label store: call candidates(store) first")
+        return select_segment_count(values, segments, self.count, labelled=labelled,
+                                    max_per_image=self.max_per_image, min_distance=self.min_distance)
 
 
 UNIT_STRATEGIES: dict[str, type[UnitStrategy]] = dict(
@@ -338,6 +460,8 @@ UNIT_STRATEGIES: dict[str, type[UnitStrategy]] = dict(
 
 def unit_strategy(active: ActiveConfig, segments: Callable[[], np.ndarray]) -> UnitStrategy:
     """The labelling unit of ``active.strategy`` (:data:`UNIT_STRATEGIES`), built from the config.
+
+    Superpixels with ``active.superpixel_label == "dominant"`` are :class:`DominantSuperpixels`.
 
     Args:
         active: the loop's settings.
@@ -349,6 +473,8 @@ def unit_strategy(active: ActiveConfig, segments: Callable[[], np.ndarray]) -> U
     """
     if active.strategy not in UNIT_STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(UNIT_STRATEGIES)}, got {active.strategy!r}")
+    if active.strategy == "superpixel" and active.superpixel_label == "dominant":
+        return DominantSuperpixels.from_config(active, segments)
     return UNIT_STRATEGIES[active.strategy].from_config(active, segments)
 
 

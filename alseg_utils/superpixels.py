@@ -12,6 +12,9 @@ already-labelled pixels scoring zero, computed with one ``np.bincount`` per imag
 the best segments across the pool while their *unlabelled* pixels fit a pixel budget
 (:func:`select_superpixels`); with a budget of ``regions_per_step * region_size ** 2`` a step costs
 at most what the square strategy's step costs, so learning curves compare at equal labelling cost.
+Dominant-class superpixels (one class click each, Cai et al. 2021) are budgeted in clicks instead:
+a step takes a number of segments (:func:`select_segment_count`), the same greedy walk without a
+pixel limit.
 
 **Spatial diversity** (``max_per_image``, ``min_distance``; here and in
 :func:`alseg_utils.regions.select_regions`; off by default, which is the paper's setting). Greedy
@@ -381,7 +384,7 @@ def select_superpixels(scores: Tensor | np.ndarray, segments: np.ndarray | Tenso
 
 def select_segments(values: np.ndarray | Tensor, segments: np.ndarray | Tensor, budget_pixels: int,
                     labelled: np.ndarray | Tensor | None = None, max_per_image: int | None = None,
-                    min_distance: int = 0) -> list[SuperpixelPick]:
+                    min_distance: int = 0, max_picks: int | None = None) -> list[SuperpixelPick]:
     """The search of :func:`select_superpixels` on scores given per segment instead of per pixel.
 
     Greedy by value under the pixel budget, with the same rules (a segment costs its unlabelled
@@ -398,6 +401,7 @@ def select_segments(values: np.ndarray | Tensor, segments: np.ndarray | Tensor, 
         labelled: ``True`` where a pixel is already labelled, bool ``[N, H, W]``; ``None`` = none.
         max_per_image: at most this many picks per image in this step; ``None`` = no cap.
         min_distance: pixel rows or columns kept free between two picks of one image, >= 0.
+        max_picks: stop after this many picks (:func:`select_segment_count`); None = no limit.
 
     Returns:
         The picks, best first; their ``pixels`` sum to at most ``budget_pixels``.
@@ -414,7 +418,38 @@ def select_segments(values: np.ndarray | Tensor, segments: np.ndarray | Tensor, 
         raise ValueError(f"values {value.shape} must be [N, S_max] = {cost.shape}: one score per segment id")
     if not np.isfinite(value).all():
         raise ValueError("segment values contain NaN or infinity; check the model's predictions")
-    return _greedy_budget(value, cost, segments, int(budget_pixels), max_per_image, int(min_distance))
+    return _greedy_budget(value, cost, segments, int(budget_pixels), max_per_image, int(min_distance), max_picks)
+
+
+def select_segment_count(values: np.ndarray | Tensor, segments: np.ndarray | Tensor, count: int,
+                         labelled: np.ndarray | Tensor | None = None, max_per_image: int | None = None,
+                         min_distance: int = 0) -> list[SuperpixelPick]:
+    """The ``count`` best segments with unlabelled pixels: :func:`select_segments` with a count budget.
+
+    A budget in clicks (one class per segment, whatever its size) instead of pixels: greedy by
+    value, ties to the lowest (image, segment), the same diversity rules, segments with no
+    unlabelled pixel never picked. With one uniform draw per segment as ``values`` (Random) the
+    picks are a uniform sample without replacement of the allowed segments.
+
+    Args:
+        values: segment scores, ``[N, S_max]`` with ``S_max = segments.max() + 1``, finite.
+        segments: segment ids, int ``[N, H, W]``, ``-1`` on padding.
+        count: most segments a step takes, >= 0.
+        labelled: ``True`` where a pixel is already labelled, bool ``[N, H, W]``; ``None`` = none.
+        max_per_image: at most this many picks per image in this step; ``None`` = no cap.
+        min_distance: pixel rows or columns kept free between two picks of one image, >= 0.
+
+    Returns:
+        At most ``count`` picks, best first (fewer when fewer segments are allowed).
+
+    Raises:
+        ValueError: as :func:`select_segments`, or ``count`` < 0.
+    """
+    if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or count < 0:
+        raise ValueError(f"count (segments per step) must be an integer >= 0, got {count!r}")
+    segments = _as_segments(segments)
+    unlimited = int(np.count_nonzero(segments >= 0))  # every pixel fits: only the count limits
+    return select_segments(values, segments, unlimited, labelled, max_per_image, min_distance, max_picks=int(count))
 
 
 def _check_budget(budget_pixels: int, max_per_image: int | None, min_distance: int) -> None:
@@ -424,8 +459,10 @@ def _check_budget(budget_pixels: int, max_per_image: int | None, min_distance: i
 
 
 def _greedy_budget(value: np.ndarray, cost: np.ndarray, segments: np.ndarray, budget: int,
-                   max_per_image: int | None, min_distance: int) -> list[SuperpixelPick]:
-    """Walk the candidates best first, taking each that fits the budget and the diversity rule."""
+                   max_per_image: int | None, min_distance: int, max_picks: int | None = None
+                   ) -> list[SuperpixelPick]:
+    """Walk the candidates best first, taking each that fits the budget and the diversity rule
+    (at most ``max_picks`` of them when given)."""
     order = _candidate_order(value, cost)  # [K]
     costs = cost.ravel()[order]  # [K]
     cheapest_after = np.minimum.accumulate(costs[::-1])[::-1] if order.size else costs  # [K]
@@ -434,8 +471,8 @@ def _greedy_budget(value: np.ndarray, cost: np.ndarray, segments: np.ndarray, bu
     blocked = np.zeros(cost.shape, dtype=bool)  # [N, S_max] too close to an earlier pick
     picks: list[SuperpixelPick] = []
     for k, flat in enumerate(order):
-        if budget < cheapest_after[k]:
-            break  # nothing left fits
+        if budget < cheapest_after[k] or (max_picks is not None and len(picks) >= max_picks):
+            break  # nothing left fits, or the step has its picks
         i, s = divmod(int(flat), s_max)
         if costs[k] > budget or blocked[i, s] or (max_per_image is not None and per_image[i] >= max_per_image):
             continue

@@ -2,7 +2,8 @@
 
 ``alseg sweep params/<file>.yaml`` expands the ``sweep`` section of a params file into jobs
 (:func:`expand_jobs`) and executes notebook 01 (full-image AL, and the full-data reference) or 02
-(region AL: square windows or superpixels) once per job through papermill (:func:`run_job`). The sweep
+(region AL: square windows, superpixels, or ``superpixel_dominant``: superpixels labelled with one
+class each) once per job through papermill (:func:`run_job`). The sweep
 folder ``runs/<name>/`` holds, per job, the executed notebook ``<job>.ipynb`` (the record of that run,
 with the error in it when the job failed), a ``<job>.done`` marker written only after success, and the job's results
 under ``results/<job>/``. A rerun skips jobs that have a marker, so an interrupted or partly failed
@@ -30,22 +31,23 @@ from typing import Any
 from tqdm.auto import tqdm
 
 import alseg_utils
-from alseg_utils.config import STRATEGIES, RunConfig, load_config
+from alseg_utils.config import EFFORT_AXES, METHODS, SUPERPIXEL_DOMINANT, RunConfig, load_config
 from alseg_utils.errors import AlsegError, ConfigError, RunStateError
 from alseg_utils.notebooks import run_papermill
 from alseg_utils.results import atomic_write_text
 
 __all__ = [
     "FULL_NOTEBOOK", "REGION_NOTEBOOK", "REPORT_NOTEBOOKS", "Job", "JobOutcome", "atomic_write_text",
-    "default_notebooks_dir", "expand_jobs", "format_summary", "run_job", "run_report", "run_sweep",
+    "check_job_configs", "default_notebooks_dir", "expand_jobs", "format_summary", "run_job", "run_report", "run_sweep",
 ]
 
 FULL_NOTEBOOK = "01_full_image_al.ipynb"  # strategy "full" and the full-data reference
-REGION_NOTEBOOK = "02_region_al.ipynb"  # strategies "region" and "superpixel"
+REGION_NOTEBOOK = "02_region_al.ipynb"  # strategies "region", "superpixel" and "superpixel_dominant"
 REPORT_NOTEBOOKS = ("03_calibration.ipynb", "04_uncertainty_histograms.ipynb", "05_results.ipynb")
 JOB_PARAMETERS = ("params_file", "strategy", "acquisition", "seed", "out_dir",
                   "full_data_reference", "steps", "progress")  # what every job notebook must declare
 REPORT_PARAMETERS = ("results_dir", "figures_dir")  # what every report notebook must declare
+COST_NOTEBOOK = "05_results.ipynb"  # the report notebook that takes the effort axis (parameter `cost`)
 MAX_ERROR_CHARS = 300  # one-line errors are cut to this length
 
 
@@ -88,6 +90,10 @@ class JobOutcome:
 def expand_jobs(cfg: RunConfig, params_file: str | Path, sweep_dir: str | Path) -> list[Job]:
     """Expand ``cfg.sweep`` into jobs: strategies x acquisitions x seeds (+ references).
 
+    A strategy is any name of :data:`~alseg_utils.config.METHODS`: ``superpixel_dominant`` jobs
+    (``superpixel_dominant-<function>-s<seed>``) run notebook 02 with that strategy name, which the
+    config reads as strategy ``superpixel`` with ``superpixel_label: dominant``.
+
     Seeds vary slowest, so a sweep cut short has complete comparisons for its first seeds. Each seed
     starts with its full-data reference job (``"reference-s{seed}"``: notebook 01, strategy
     ``"full"``, acquisition ``"random"``) when ``cfg.sweep.full_data_reference`` is set.
@@ -111,6 +117,28 @@ def expand_jobs(cfg: RunConfig, params_file: str | Path, sweep_dir: str | Path) 
                 name = f"{strategy}-{acquisition}-s{seed}"
                 jobs.append(_make_job(name, strategy, acquisition, seed, params, results, False))
     return jobs
+
+
+def check_job_configs(params_file: str | Path, cfg: RunConfig) -> None:
+    """Load each strategy's job config as its notebook will, and check it runs what its name says.
+
+    A params file that sets ``active.superpixel_label: dominant`` itself would turn every
+    ``superpixel`` job into a dominant-class one (and fail the other strategies' jobs), so it is
+    refused here, before any job runs.
+
+    Raises:
+        ConfigError: a job's config is invalid, or a job would run another method than its name.
+    """
+    for strategy in cfg.sweep.strategies:
+        try:
+            job = load_config(params_file, {"active.strategy": strategy})
+        except ConfigError as err:
+            raise ConfigError(f"{err} (in the sweep's {strategy!r} jobs)") from None
+        if job.active.method_name() != strategy:
+            raise ConfigError(f"{params_file}: sweep.strategies: the {strategy!r} jobs would run "
+                              f"{job.active.method_name()!r} (active.superpixel_label: dominant applies to every "
+                              f"job); leave superpixel_label at mask and list {SUPERPIXEL_DOMINANT} in "
+                              "sweep.strategies")
 
 
 def _make_job(name: str, strategy: str, acquisition: str, seed: int, params_file: str,
@@ -364,7 +392,8 @@ def run_sweep(params_file: str | Path, sweep_dir: str | Path | None = None,
         One outcome per job, in job order. Failed jobs do not raise.
 
     Raises:
-        ConfigError: bad params file, ``workers < 1``, unknown executor, or ``address`` without Ray.
+        ConfigError: bad params file (or a job's config: :func:`check_job_configs`), ``workers < 1``,
+            unknown executor, or ``address`` without Ray.
         RunStateError: ``sweep_dir`` belongs to a sweep of another configuration.
         AlsegError: notebooks missing or not declaring the job parameters; Ray not installed.
     """
@@ -373,6 +402,7 @@ def run_sweep(params_file: str | Path, sweep_dir: str | Path | None = None,
         _import_ray()  # fail before any work when Ray is missing
     params_file = Path(params_file)
     cfg = load_config(params_file)
+    check_job_configs(params_file, cfg)
     sweep_dir = Path(sweep_dir or Path("runs") / cfg.name).resolve()
     notebooks_dir = Path(notebooks_dir).resolve() if notebooks_dir else default_notebooks_dir()
     jobs = expand_jobs(cfg, params_file, sweep_dir)
@@ -407,7 +437,8 @@ def reproduction_summary(sweep_dir: str | Path, figures_dir: str | Path, seconds
     The headline is the paper's: the % of labelled pixels square regions (and superpixels) need to
     reach ``eval.relative_target`` x the full-training-data score, and full images need, per
     acquisition function (:func:`alseg_utils.efficiency.label_efficiency`), on the first metric of
-    ``eval.targets`` (F1 for GlaS, Jaccard for ISIC in the shipped params files).
+    ``eval.targets`` (F1 for GlaS, Jaccard for ISIC in the shipped params files). When the records
+    count clicks (:mod:`alseg_utils.costs`), the same follows in clicks as each run was annotated.
 
     Args:
         sweep_dir: the finished sweep folder (its ``sweep.json`` names the params file).
@@ -417,7 +448,7 @@ def reproduction_summary(sweep_dir: str | Path, figures_dir: str | Path, seconds
     Returns:
         A few lines of text.
     """
-    from alseg_utils.efficiency import RATIOS, label_efficiency
+    from alseg_utils.efficiency import label_efficiency
     from alseg_utils.results import load_records, primary_metric
 
     sweep_dir, figures_dir = Path(sweep_dir), Path(figures_dir)
@@ -425,19 +456,35 @@ def reproduction_summary(sweep_dir: str | Path, figures_dir: str | Path, seconds
     n_jobs = len(list(sweep_dir.glob("*.done")))
     lines = [f"alseg reproduce {cfg.name}: {n_jobs} jobs and the report in {seconds / 60:.1f} min",
              f"  figures and Table 1 (table1_{cfg.name}.md / .csv): {figures_dir}"]
-    metric = primary_metric(cfg)
+    metric, relative = primary_metric(cfg), cfg.eval.relative_target
+    records = load_records(sweep_dir / "results")
     try:
-        table = label_efficiency(load_records(sweep_dir / "results"), metric, cfg.eval.relative_target)
+        table = label_efficiency(records, metric, relative)
     except (ValueError, KeyError) as err:
         return "\n".join(lines + [f"  no headline: {err}"])
-    lines.append(f"  % labelled pixels to reach {cfg.eval.relative_target:.0%} of the full-data {metric} "
+    lines.append(f"  % labelled pixels to reach {relative:.0%} of the full-data {metric} "
                  "(mean over seeds [seeds that reached it]; region/full < 1: regions need fewer pixels):")
+    lines += _efficiency_rows(table, "pct", "{:.1f}")
+    try:
+        clicks = label_efficiency(records, metric, relative, cost="clicks")
+    except RunStateError:  # records written before clicks were counted: pixels only
+        return "\n".join(lines)
+    lines.append(f"  clicks (as annotated) to reach {relative:.0%} of the full-data {metric}:")
+    return "\n".join(lines + _efficiency_rows(clicks, "clicks", "{:.0f}"))
+
+
+def _efficiency_rows(table: Any, unit: str, number: str) -> list[str]:
+    """One line per acquisition function of a label-efficiency table: each method's effort, then the ratios."""
+    from alseg_utils.efficiency import RATIOS
+
+    lines = []
     for _, row in table.iterrows():
-        cells = [f"{s} {row[f'{s}_pct']:.1f} [{row[f'{s}_reached']}]" for s in STRATEGIES if f"{s}_pct" in row]
+        cells = [f"{m} {number.format(row[f'{m}_{unit}'])} [{row[f'{m}_reached']}]" for m in METHODS
+                 if f"{m}_{unit}" in row]
         ratios = [f"{r} {row[r]:.2f}" for r in (f"{num}/{den}" for num, den, _ in RATIOS)
                   if r in row and row[r] == row[r]]
         lines.append(f"    {row['acquisition']:<9} " + ", ".join(cells) + ("; " + ", ".join(ratios) if ratios else ""))
-    return "\n".join(lines)
+    return lines
 
 
 def _check_executor(workers: int, executor: str, address: str | None) -> None:
@@ -461,10 +508,12 @@ def _report_dirs(path: Path) -> tuple[Path, Path]:
 
 def run_report(results_dir: str | Path, figures_dir: str | Path | None = None,
                notebooks_dir: str | Path | None = None,
-               kernel_name: str | None = None) -> list[Path]:
+               kernel_name: str | None = None, cost: str = "pixels") -> list[Path]:
     """Run notebooks 03-05 on a sweep's results: figures and Table 1.
 
     Every notebook runs even when an earlier one fails; the failures are raised together at the end.
+    A ``cost`` other than pixels goes to :data:`COST_NOTEBOOK` (Fig. 1, Fig. 3 and Table 1 in that
+    effort axis, written beside the pixel ones with a ``_<cost>`` suffix).
 
     Args:
         results_dir: a sweep folder (with ``sweep.json`` and ``results/``) or a folder of run
@@ -473,25 +522,33 @@ def run_report(results_dir: str | Path, figures_dir: str | Path | None = None,
             ``figures/``.
         notebooks_dir: folder with the report notebooks; default :func:`default_notebooks_dir`.
         kernel_name: Jupyter kernel; ``None`` uses the one the notebooks name.
+        cost: the effort axis of :data:`~alseg_utils.config.EFFORT_AXES` (pixels, polygon_clicks,
+            dominant_clicks or clicks as annotated).
 
     Returns:
         The executed notebooks, in ``<results_dir>/report/`` (``<sweep>/report/`` for a sweep).
 
     Raises:
+        ConfigError: unknown ``cost``.
         RunStateError: ``results_dir`` does not exist.
         AlsegError: a notebook is missing or failed (named, with where its executed copy is).
     """
+    if cost not in EFFORT_AXES:
+        raise ConfigError(f"cost {cost!r} is not one of {', '.join(EFFORT_AXES)}")
     results, report_dir = _report_dirs(Path(results_dir).resolve())
     notebooks_dir = Path(notebooks_dir).resolve() if notebooks_dir else default_notebooks_dir()
     figures = Path(figures_dir).resolve() if figures_dir else _repo_root() / "figures"
     _check_notebooks(notebooks_dir, REPORT_NOTEBOOKS, REPORT_PARAMETERS)
+    if cost != "pixels":  # the default run passes no cost, as before
+        _check_notebooks(notebooks_dir, [COST_NOTEBOOK], ("cost",))
     report_dir.mkdir(parents=True, exist_ok=True)
     figures.mkdir(parents=True, exist_ok=True)
     parameters = {"results_dir": str(results), "figures_dir": str(figures)}
     executed, failures = [], []
     for name in REPORT_NOTEBOOKS:
         output = report_dir / name
-        error = _execute(notebooks_dir / name, output, parameters, notebooks_dir, kernel_name)
+        given = {**parameters, "cost": cost} if name == COST_NOTEBOOK and cost != "pixels" else parameters
+        error = _execute(notebooks_dir / name, output, given, notebooks_dir, kernel_name)
         if error:
             failures.append(f"{name} failed ({error}); its executed copy is {output}")
         executed.append(output)

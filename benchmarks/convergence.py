@@ -3,8 +3,9 @@
 Trains the full-training-data reference of a params file (every AL training image fully labelled, the
 seed's validation images) at its training budget and again at ``--factor`` times the budget (epochs,
 floor and ceiling and the epoch-based decay schedules stretched alike), and prints both validation
-losses (object + contour cross-entropy, dropout off) and their relative gap. The test set is never
-looked at. A gap below 2% is what we call converged.
+losses (object + contour cross-entropy, dropout off) and their relative gap (budget - 2x) / 2x. The
+test set is never looked at. Converged = twice the budget does not lower the validation loss by 2% or
+more (gap < +2%); a negative gap means the longer training over-fits the validation images.
 
     python -m benchmarks.convergence params/quick.yaml [--seeds 0 1 2] [--factor 2] [--set KEY=VALUE ...]
 
@@ -81,7 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     if not gaps:
         return 0
     gap = float(np.mean(gaps))
-    verdict = "converged (< 2%)" if gap < 0.02 else "NOT converged (>= 2%)"
+    if gap >= 0.02:
+        verdict = "NOT converged: twice the budget lowers the validation loss by 2% or more"
+    elif gap <= -0.02:
+        verdict = "converged: twice the budget raises the validation loss (over-fitting), more training does not help"
+    else:
+        verdict = "converged: twice the budget changes the validation loss by less than 2%"
     print(f"{cfg.name}: mean gap {100 * gap:+.1f}% over {len(gaps)} seed(s): {verdict}")
     return 0
 

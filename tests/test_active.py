@@ -19,12 +19,15 @@ from PIL import Image
 from scipy.stats import chisquare
 
 import alseg_utils.active as active
-from alseg_utils.active import ActiveRun, load_selection, run_active, run_full_image, run_region
+from alseg_utils.active import ActiveRun, AcquiredStep, load_selection, prepare_run_data, run_active, run_full_image, \
+    run_region
 from alseg_utils.config import load_config
+from alseg_utils.costs import polygon_clicks
 from alseg_utils.errors import ConfigError, RunStateError
 from alseg_utils.labels import LabelStore
 from alseg_utils.mc_dropout import MCPrediction
 from alseg_utils.regions import region_origins
+from alseg_utils.run_folder import RunFolder
 from alseg_utils.synthetic import render_glas_image
 
 
@@ -55,6 +58,22 @@ def test_full_image_run_labels_whole_images(params: Path, tmp_path: Path) -> Non
         for key in ("f1", "object_dice", "dice", "jaccard", "nll", "ece", "brier", "reliability"):
             assert np.isfinite(r[key])
     assert sum(records[1]["reliability_bins"]["count"]) == 4 * 64 * 96
+    # costs: every image outlined whole, one dominant click per image; the totals add up
+    train = prepare_run_data(_cfg(params, strategy="full")).train
+    for rec, images in zip(records, ([0, 1, 2], records[1]["images"], records[2]["images"])):
+        assert rec["acquired_polygon_clicks"] == sum(polygon_clicks(train.instances[i], train.valid[i]) for i in images)
+        assert rec["acquired_dominant_clicks"] == len(images) and rec["superpixel_label"] == "mask"
+    _assert_totals(records)
+
+
+def _assert_totals(records: list[dict]) -> None:
+    """Every running total is the sum of the steps' costs; clicks as annotated are polygon clicks (masks)."""
+    for k, rec in enumerate(records):
+        upto = records[: k + 1]
+        assert rec["labelled_pixels"] == sum(r["acquired_pixels"] for r in upto)
+        for model in ("polygon_clicks", "dominant_clicks"):
+            assert rec[f"labelled_{model}"] == sum(r[f"acquired_{model}"] for r in upto)
+        assert rec["labelled_clicks"] == rec["labelled_polygon_clicks"]
 
 
 def test_region_run_accounts_pixels_exactly(params: Path, tmp_path: Path) -> None:
@@ -76,6 +95,54 @@ def test_region_run_accounts_pixels_exactly(params: Path, tmp_path: Path) -> Non
     sel = load_selection(out, 1)
     assert sel["acquired_score"].shape == (records[1]["acquired_pixels"],)
     assert sel["shown_pseudo_object"].shape[1:] == (64, 96)
+
+
+def test_region_costs_are_the_windows_objects_and_survive_a_resume(params: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Polygon clicks of each window's new pixels, brute force; a run stopped after step 1 resumes to the same."""
+    cfg = _cfg(params, strategy="region", acquisition="bald")
+    whole = run_active(cfg, tmp_path / "whole", progress=False)
+    train = prepare_run_data(cfg).train
+    labelled = np.zeros(train.valid.shape, bool)  # [N, H, W]
+    labelled[:3] = train.valid[:3]
+    assert whole[0]["acquired_polygon_clicks"] == sum(polygon_clicks(train.instances[i], train.valid[i])
+                                                      for i in range(3))
+    for rec in whole[1:]:
+        clicks = 0
+        for image, top, left, h, w in rec["regions"]:
+            unit = train.valid[image, top:top + h, left:left + w] & ~labelled[image, top:top + h, left:left + w]
+            clicks += polygon_clicks(train.instances[image, top:top + h, left:left + w], unit)
+            labelled[image, top:top + h, left:left + w] |= unit
+        assert rec["acquired_polygon_clicks"] == clicks > 0
+        assert rec["acquired_dominant_clicks"] == len(rec["regions"]) == 3
+    _assert_totals(whole)
+    commit = RunFolder.commit
+
+    def commit_then_stop(self, state, step, *args):
+        new = commit(self, state, step, *args)
+        if step == 1:
+            raise KeyboardInterrupt  # killed after step 1 was written
+        return new
+
+    monkeypatch.setattr(RunFolder, "commit", commit_then_stop)
+    with pytest.raises(KeyboardInterrupt):  # step 0 from the cached initial model: costs are counted anew
+        run_active(cfg, tmp_path / "cut", progress=False)
+    monkeypatch.undo()
+    assert len(RunFolder(tmp_path / "cut").read_records()) == 2
+    assert _comparable(run_active(cfg, tmp_path / "cut", progress=False)) == _comparable(whole)
+
+
+def test_costs_count_ground_truth_instances_or_else_the_answers(params: Path, tmp_path: Path) -> None:
+    run = ActiveRun(_cfg(params, strategy="region", steps=0), tmp_path / "r", progress=False)
+    store = run._initial_store()
+    train = run.data.train
+    initial = AcquiredStep({"images": [0, 1, 2]})
+    truth = sum(polygon_clicks(train.instances[i], train.valid[i]) for i in range(3))
+    answers = sum(polygon_clicks(train.masks[i] > 0, train.valid[i]) for i in range(3))
+    assert truth > answers  # the tiny set has touching glands: instances are outlined apart
+    assert run._costs(0, store, initial)["acquired_polygon_clicks"] == truth
+    run.data.train.has_masks = False  # a person's images: only the answers are known
+    assert run._costs(0, store, initial)["acquired_polygon_clicks"] == answers
 
 
 def test_same_seed_same_records(params: Path, tmp_path: Path) -> None:

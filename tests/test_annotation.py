@@ -35,7 +35,7 @@ from alseg_utils.annotation import (
 )
 from alseg_utils.annotation_round_trip import run_with_annotator, scripted_annotator
 from alseg_utils.cli import main
-from alseg_utils.config import load_config
+from alseg_utils.config import UNLABELLED, load_config
 from alseg_utils.data import contour_target, load_dataset
 from alseg_utils.errors import ConfigError, DataError, RunStateError
 from alseg_utils.labels import LabelStore
@@ -620,3 +620,228 @@ def test_superpixel_requests_export_their_area_and_match_the_simulated_oracle(pa
         (tmp_path / "simulated" / "state.json").read_text())["labels_file"])
     np.testing.assert_array_equal(store.labels, simulated_store.labels)
     np.testing.assert_array_equal(store.contours, simulated_store.contours)
+
+
+# ----------------------------------------------------------------------------- dominant-class superpixels
+
+
+@pytest.fixture(scope="module")
+def dominant_paused(params: Path, truth, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A files run of dominant-class superpixels: step 0 answered, waiting for the classes of step 1."""
+    cfg = load_config(params, {"active.strategy": "superpixel_dominant"})
+    root = tmp_path_factory.mktemp("dominant")
+    run = root / "run"
+    assert _pending(cfg, run).step == 0  # the initial images: whole masks, as in every run
+    scripted_annotator(export_request(run, root / "export0").parent, truth)
+    ingest_answers(run, root / "export0" / "answers")
+    pending = _pending(cfg, run)
+    export_request(run, root / "export1")
+    return {"cfg": cfg, "run": run, "export": root / "export1", "pending": pending}
+
+
+@pytest.fixture
+def dominant_copy(dominant_paused: dict, truth, tmp_path: Path) -> dict:
+    """A copy of the paused run and its export, answered from ground truth (``answers/s001-classes.csv``)."""
+    run, export = tmp_path / "work" / "run", tmp_path / "work" / "export"
+    shutil.copytree(dominant_paused["run"], run)
+    shutil.copytree(dominant_paused["export"], export)
+    answers = scripted_annotator(export, truth)
+    return {"run": run, "export": export, "answers": answers, "csv": answers / "s001-classes.csv",
+            "manifest": json.loads((export / "manifest.json").read_text())}
+
+
+def test_dominant_requests_ask_one_class_per_segment_and_round_trip(dominant_paused: dict, truth,
+                                                                    tmp_path: Path) -> None:
+    cfg, pending = dominant_paused["cfg"], dominant_paused["pending"]
+    assert pending.step == 1 and "one class for each of" in str(pending) and "s001-classes.csv" in str(pending)
+    req = read_request(dominant_paused["run"], 1)
+    assert req.class_answers and req.region_masks is not None and len(req.regions) == pending.count
+    simulated = run_active(cfg, tmp_path / "simulated", progress=False)
+    run = tmp_path / "files"
+    shutil.copytree(dominant_paused["run"], run)
+    records = run_with_annotator(cfg, run, functools.partial(scripted_annotator, truth=truth),
+                                 export_root=tmp_path / "exports")
+    assert _comparable(records) == _comparable(simulated)  # the person's classes are the simulated oracle's
+    assert len(records[1]["superpixels"]) == len(req.regions)
+    got = load_answers(run, 1)
+    assert set(got) == {"ids", "classes", "sources"} and got["ids"].tolist() == req.ids
+    assert set(got["sources"].tolist()) == {"s001-classes.csv"}
+    store = LabelStore.load(run / json.loads((run / "state.json").read_text())["labels_file"])
+    for r, row in enumerate(req.regions):  # each segment's area holds its class, and no contour
+        where = (req.region(row).image, *req.region(row).slices)
+        area = req.region_mask(r)
+        assert (store.labels[where][area] == got["classes"][r]).all()
+        assert (store.contours[where][area] == UNLABELLED).all()
+
+
+def test_dominant_export_writes_outlines_and_answer_templates(dominant_paused: dict) -> None:
+    export, req = dominant_paused["export"], read_request(dominant_paused["run"], 1)
+    manifest = json.loads((export / "manifest.json").read_text())
+    assert manifest["class_answers"] and manifest["class_values"] == ["background", "object"]
+    rows = manifest["regions"]
+    assert [r["region_id"] for r in rows] == req.ids and all(r["answer_file"] == "s001-classes.csv" for r in rows)
+    assert "pseudo_label" not in rows[0] and "mask_file" not in rows[0]  # nothing to draw
+    template = list(csv.DictReader((export / "s001-classes.csv").read_text().splitlines()))
+    assert [t["region_id"] for t in template] == req.ids and all(t["class"] == "" for t in template)
+    assert [t["image_name"] for t in template] == [r["image_name"] for r in req.regions]
+    as_json = json.loads((export / "s001-classes.json").read_text())
+    assert as_json["step"] == 1 and [a["region_id"] for a in as_json["answers"]] == req.ids
+    assert all(a["class"] is None for a in as_json["answers"])
+    for r, (row, stored) in enumerate(zip(rows, req.regions)):
+        k, reg, area = req.local(stored), req.region(stored), req.region_mask(r)
+        guess = req.pseudo_object[(k, *reg.slices)][area & req.valid[(k, *reg.slices)]]
+        assert row["pseudo_class"] == template[r]["pseudo_class"] == ("object" if 2 * guess.sum() > guess.size
+                                                                      else "background")
+        np.testing.assert_array_equal(np.asarray(Image.open(export / row["area"])), np.where(area, 255, 0))
+    for k, name in enumerate(req.image_names):  # one feature per segment: its outline, named by its id
+        path = export / "images" / geojson_name(1, name)
+        features = json.loads(path.read_text())["features"]
+        mine = [(r, row) for r, row in enumerate(req.regions) if req.local(row) == k]
+        assert [f["properties"]["name"] for f in features] == [row["id"] for _, row in mine]
+        assert {f["properties"]["classification"]["name"] for f in features} == {"Segment"}
+        for feature, (r, row) in zip(features, mine):
+            parts = feature["geometry"]["coordinates"]
+            parts = parts if feature["geometry"]["type"] == "MultiPolygon" else [parts]
+            drawn = polygons_mask([[np.array(ring) for ring in part] for part in parts], (64, 96)) > 0
+            expected = np.zeros((64, 96), bool)
+            expected[req.region(row).slices] = req.region_mask(r)
+            np.testing.assert_array_equal(drawn, expected)
+        assert geojson_polygons(path) == []  # outlines of what to classify are not objects
+    assert "s001-classes.csv" in (export / "HOWTO.txt").read_text()
+
+
+def test_class_answers_as_csv_or_json_are_stored_all_at_once(dominant_copy: dict, tmp_path: Path) -> None:
+    run, answers = dominant_copy["run"], dominant_copy["answers"]
+    other_run = tmp_path / "other"
+    shutil.copytree(run, other_run)
+    rows = list(csv.DictReader(dominant_copy["csv"].read_text().splitlines()))
+    truth_classes = [1 if r["class"] == "object" else 0 for r in rows]
+    assert 0 < sum(truth_classes) < len(rows)  # both classes occur
+    assert ingest_answers(run, answers).written
+    assert load_answers(run, 1)["classes"].tolist() == truth_classes
+    assert not ingest_answers(run, answers).written  # the same answers again: nothing changes
+    dominant_copy["csv"].unlink()  # the same classes as JSON, spelled otherwise, in another order
+    spelled = [{"region_id": r["region_id"], "class": ("Object " if c else 0)} for r, c in zip(rows, truth_classes)]
+    (answers / "s001-classes.json").write_text(json.dumps({"answers": spelled[::-1]}))
+    assert not ingest_answers(run, answers).written  # the same classes: nothing changes
+    result = ingest_answers(other_run, answers)
+    got = load_answers(other_run, 1)
+    assert result.written and result.regions == len(rows)
+    assert got["classes"].tolist() == truth_classes and got["sources"][0] == "s001-classes.json"
+    (answers / "s001-classes.json").write_text(json.dumps({"answers": [{**a, "class": 1} for a in spelled]}))
+    assert ingest_answers(other_run, answers).written  # changed before the step ran: replaced
+    assert load_answers(other_run, 1)["classes"].tolist() == [1] * len(rows)
+
+
+def _rewrite(path: Path, edit: Callable[[list[dict]], list[dict]]) -> None:
+    rows = edit(list(csv.DictReader(path.read_text().splitlines())))
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["region_id", "image_name", "class"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _set(rows: list[dict], key: str, value: str) -> list[dict]:
+    return [{**rows[0], key: value}, *rows[1:]]
+
+
+def _class_missing_row(c: dict) -> tuple[str, str]:
+    _rewrite(c["csv"], lambda rows: rows[:-1])
+    return "s001-classes.csv", "have no row"
+
+
+def _class_duplicate(c: dict) -> tuple[str, str]:
+    _rewrite(c["csv"], lambda rows: [*rows, rows[0]])
+    return "s001-classes.csv", "answered twice"
+
+
+def _class_unknown_id(c: dict) -> tuple[str, str]:
+    _rewrite(c["csv"], lambda rows: _set(rows, "region_id", "s001-nowhere-0-0"))
+    return "s001-classes.csv", "unknown region id 's001-nowhere-0-0'"
+
+
+def _class_not_allowed(c: dict) -> tuple[str, str]:
+    _rewrite(c["csv"], lambda rows: _set(rows, "class", "gland"))
+    return "s001-classes.csv", "class 'gland' of region"
+
+
+def _class_blank(c: dict) -> tuple[str, str]:
+    _rewrite(c["csv"], lambda rows: _set(rows, "class", " "))
+    return "s001-classes.csv", "has no class"
+
+
+def _class_other_image(c: dict) -> tuple[str, str]:
+    _rewrite(c["csv"], lambda rows: _set(rows, "image_name", "train_999"))
+    return "s001-classes.csv", "not train_999"
+
+
+def _class_no_header(c: dict) -> tuple[str, str]:
+    c["csv"].write_text("s001-a,object\n")
+    return "s001-classes.csv", "malformed CSV"
+
+
+def _class_bad_csv(c: dict) -> tuple[str, str]:
+    c["csv"].write_text('region_id,class\n"s001-a,object\n')
+    return "s001-classes.csv", "malformed CSV"
+
+
+def _class_bad_json(c: dict) -> tuple[str, str]:
+    c["csv"].unlink()
+    (c["answers"] / "s001-classes.json").write_text('{"answers": [')
+    return "s001-classes.json", "malformed JSON"
+
+
+def _class_json_shape(c: dict) -> tuple[str, str]:
+    c["csv"].unlink()
+    (c["answers"] / "s001-classes.json").write_text(json.dumps({"answers": {"s001-a": "object"}}))
+    return "s001-classes.json", "malformed JSON"
+
+
+def _class_both_tables(c: dict) -> tuple[str, str]:
+    shutil.copy(c["export"] / "s001-classes.json", c["answers"])
+    return "s001-classes.json", "also answered by"
+
+
+def _class_mask_file(c: dict) -> tuple[str, str]:
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(c["answers"] / f"{_first(c['manifest'])['region_id']}_mask.png")
+    return "_mask.png", "asks one class per superpixel"
+
+
+def _class_no_table(c: dict) -> tuple[str, str]:
+    c["csv"].unlink()
+    return "s001-classes.csv", "missing file"
+
+
+BAD_CLASSES = {"missing row": _class_missing_row, "duplicate": _class_duplicate, "unknown id": _class_unknown_id,
+               "class not allowed": _class_not_allowed, "blank class": _class_blank, "other image": _class_other_image,
+               "no header": _class_no_header, "bad csv": _class_bad_csv, "bad json": _class_bad_json,
+               "json shape": _class_json_shape, "both tables": _class_both_tables, "mask file": _class_mask_file,
+               "no table": _class_no_table}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CLASSES))
+def test_bad_class_answers_are_refused_and_nothing_is_written(case: str, dominant_copy: dict) -> None:
+    run = dominant_copy["run"]
+    file_name, problem = BAD_CLASSES[case](dominant_copy)
+    before = _snapshot(run)
+    with pytest.raises(DataError) as info:
+        ingest_answers(run, dominant_copy["answers"])
+    message = str(info.value)
+    assert file_name in message and problem in message and "\n" not in message, message
+    assert _snapshot(run) == before
+
+
+def test_bad_class_answers_through_the_command_line(dominant_copy: dict, refused: Callable[..., str]) -> None:
+    _class_not_allowed(dominant_copy)
+    refused(["ingest", str(dominant_copy["run"]), "--from", str(dominant_copy["answers"])], dominant_copy["run"],
+            "s001-classes.csv", "is not one of background, object, 0, 1")
+
+
+def test_mask_answers_stored_for_a_class_step_are_refused(dominant_paused: dict, dominant_copy: dict) -> None:
+    run = dominant_copy["run"]
+    ids = read_request(run, 1).ids
+    objects = np.zeros((len(ids), 16, 16), np.uint8)
+    np.savez(step_dir(run, 1) / "answers.npz", ids=np.array(ids), objects=objects, answered_contours=objects,
+             contours=objects)
+    with pytest.raises(RunStateError, match="the stored answers are masks"):
+        run_active(dominant_paused["cfg"], run, oracle=FilesOracle(run), progress=False)

@@ -52,7 +52,7 @@ def test_shared_names_have_one_source() -> None:
     assert active._METRIC_KEYS[: len(config.METRICS)] == config.METRICS
     assert tuple(uncertainty.ACQUISITION_FUNCTIONS) == config.ACQUISITIONS
     assert tuple(plots.ACQUISITION_LABELS) == config.ACQUISITIONS
-    assert efficiency.STRATEGIES is config.STRATEGIES
+    assert efficiency.METHODS is config.METHODS and results.METHODS is config.METHODS
     assert labels.UNLABELLED is config.UNLABELLED and config.UNLABELLED == 255
     for fn in (calibration.nll, calibration.ece, calibration.brier, calibration.brier_decomposition,
                calibration.reliability_bins, calibration.CalibrationAccumulator):

@@ -57,6 +57,32 @@ def test_unknown_acquisition_is_refused_by_argparse(tmp_path: Path, capsys: pyte
     assert "invalid choice: 'bold'" in capsys.readouterr().err
 
 
+def test_run_strategy_superpixel_dominant_names_its_own_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              tiny_params: Callable[..., Path]) -> None:
+    """``--strategy superpixel_dominant`` is superpixels labelled by class, in a folder named after it."""
+    from alseg_utils import active
+
+    seen = []
+
+    class FakeRun:
+        def __init__(self, cfg, out, oracle, **kwargs) -> None:
+            seen.append((cfg.active, Path(out)))
+            self.recovered: list[str] = []
+
+        def run(self) -> list[dict]:
+            return []
+
+    monkeypatch.setattr(active, "ActiveRun", FakeRun)
+    monkeypatch.chdir(tmp_path)
+    params = tiny_params(tmp_path)
+    for strategy in ("superpixel_dominant", "superpixel"):
+        assert main(["run", str(params), "--strategy", strategy, "--acquisition", "bald", "--seed", "2"]) == 0
+    (dominant, dominant_out), (mask, mask_out) = seen
+    assert (dominant.strategy, dominant.superpixel_label) == ("superpixel", "dominant")
+    assert dominant_out == Path("results") / "tiny" / "superpixel_dominant-bald-s2"
+    assert mask.superpixel_label == "mask" and mask_out == Path("results") / "tiny" / "superpixel-bald-s2"
+
+
 def test_report_on_missing_folder(tmp_path: Path) -> None:
     _one_line_error(_alseg("report", "runs/none", cwd=tmp_path), "runs/none")
 
@@ -221,4 +247,14 @@ def test_report_on_damaged_records_or_config(runs: dict, tmp_path: Path, refused
     (results / "whole" / "config.json").write_text('{"fingerprint": ')
     refused(["report", str(results), "--figures", str(tmp_path / "figures")], results,
             str(results / "whole" / "config.json"), "move the run folder out")
+    assert not (tmp_path / "figures").exists()
+
+
+def test_report_in_clicks_of_records_without_clicks_is_one_line(tmp_path: Path, refused: Callable[..., str]) -> None:
+    run = tmp_path / "results" / "full-bald-s0"
+    run.mkdir(parents=True)
+    (run / "steps.jsonl").write_text(json.dumps({"strategy": "full", "acquisition": "bald", "seed": 0, "step": 0,
+                                                 "labelled_fraction": 0.2, "f1": 0.5, "reference": False}) + "\n")
+    refused(["report", str(tmp_path / "results"), "--figures", str(tmp_path / "figures"), "--cost", "clicks"],
+            tmp_path / "results", "'labelled_clicks'", "cost 'pixels'")
     assert not (tmp_path / "figures").exists()

@@ -13,7 +13,7 @@ from alseg_utils.errors import ConfigError
 PARAMS = Path(__file__).resolve().parents[1] / "params"
 
 
-@pytest.mark.parametrize("name", ["quick.yaml", "quick_isic.yaml", "quick_long.yaml", "glas.yaml", "isic.yaml"])
+@pytest.mark.parametrize("name", ["quick.yaml", "quick_isic.yaml", "quick_dominant.yaml", "glas.yaml", "isic.yaml"])
 def test_shipped_params_files_load(name: str) -> None:
     cfg = load_config(PARAMS / name)
     raw = yaml.safe_load((PARAMS / name).read_text())
@@ -101,3 +101,55 @@ def test_overrides_and_fingerprint(tmp_path: Path) -> None:
     assert c.fingerprint() == a.fingerprint()  # progress switches and source do not change results
     with pytest.raises(ConfigError, match="active.seed"):
         load_config(f, {"active.seed": "three"})
+
+
+def test_superpixel_dominant_is_a_strategy_name_for_superpixels_labelled_by_class(tmp_path: Path) -> None:
+    f = _write(tmp_path, {"name": "x", "active": {"strategy": "superpixel_dominant"}})
+    cfg = load_config(f)
+    assert (cfg.active.strategy, cfg.active.superpixel_label) == ("superpixel", "dominant")
+    assert cfg.active.method_name() == "superpixel_dominant"
+    stored = {k: v for k, v in cfg.to_dict().items() if k != "source"}
+    again = config_from_dict(stored)  # what a run folder stores reads back the same
+    assert again.fingerprint() == cfg.fingerprint() and again.active.method_name() == "superpixel_dominant"
+    # an override of the strategy (a sweep job, `alseg run --strategy`) replaces the name and its label
+    for name, label in (("superpixel", "mask"), ("region", "mask"), ("superpixel_dominant", "dominant")):
+        job = load_config(f, {"active.strategy": name})
+        assert job.active.superpixel_label == label and job.active.method_name() == name
+    assert load_config(f, {"active.strategy": "superpixel"}).fingerprint() != cfg.fingerprint()
+    explicit = load_config(_write(tmp_path, {"active": {"strategy": "superpixel", "superpixel_label": "dominant"}}))
+    assert explicit.active.method_name() == "superpixel_dominant"
+    assert RunConfig().active.superpixel_label == "mask" and RunConfig().active.method_name() == "region"
+    sweep = load_config(_write(tmp_path, {"sweep": {"strategies": ["full", "superpixel_dominant"]}}))
+    assert sweep.sweep.strategies == ["full", "superpixel_dominant"]
+
+
+@pytest.mark.parametrize(("active", "message"), [
+    ({"superpixel_label": "majority"}, "'majority' is not one of mask, dominant"),
+    ({"strategy": "region", "superpixel_label": "dominant"}, "but active.strategy is 'region'"),
+    ({"strategy": "full", "superpixel_label": "dominant"}, "set active.strategy: superpixel"),
+    ({"strategy": "superpixel_dominat"}, "not one of full, region, superpixel, superpixel_dominant"),
+])
+def test_bad_superpixel_labels_are_one_line_errors(tmp_path: Path, active: dict, message: str) -> None:
+    f = _write(tmp_path, {"active": active})
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config(f)
+    key = "active.strategy" if "strategy" in active and "superpixel_label" not in active else "active.superpixel_label"
+    assert key in str(err.value) and str(f) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_dominant_superpixels_may_have_their_own_segment_area(tmp_path: Path) -> None:
+    raw = {"data": {"image_size": [64, 96]}, "train": {"crop_size": []},
+           "active": {"region_size": 16, "dominant_superpixel_pixels": 64}}
+    f = _write(tmp_path, raw)
+    assert load_config(f, {"active.strategy": "superpixel_dominant"}).active.superpixel_area() == 64
+    assert load_config(f, {"active.strategy": "superpixel"}).active.superpixel_area() == 256  # region_size ** 2
+    raw["active"]["superpixel_pixels"] = 100
+    assert load_config(_write(tmp_path, raw), {"active.strategy": "superpixel_dominant"}).active.superpixel_area() == 64
+    raw["active"]["dominant_superpixel_pixels"] = 0  # 0: the superpixels' own area
+    assert load_config(_write(tmp_path, raw), {"active.strategy": "superpixel_dominant"}).active.superpixel_area() == 100
+    raw["active"]["dominant_superpixel_pixels"] = 64 * 96 + 1
+    with pytest.raises(ConfigError, match="active.dominant_superpixel_pixels: superpixels of 6145 px are larger"):
+        load_config(_write(tmp_path, raw), {"active.strategy": "superpixel_dominant"})
+    raw["active"]["dominant_superpixel_pixels"] = -1
+    with pytest.raises(ConfigError, match="active.dominant_superpixel_pixels: must be >= 0"):
+        load_config(_write(tmp_path, raw))

@@ -14,7 +14,8 @@ from scipy import ndimage
 from skimage.measure import label
 
 from alseg_utils.errors import DataError
-from alseg_utils.geojson import geojson_polygons, mask_polygons, polygon_feature, polygon_pixels, polygons_mask
+from alseg_utils.geojson import (geojson_polygons, mask_feature, mask_polygons, polygon_feature, polygon_pixels,
+                                 polygons_mask)
 
 
 def _points(ring: np.ndarray) -> set[tuple[float, float]]:
@@ -123,6 +124,34 @@ def test_multipolygon_gives_one_polygon_per_part(tmp_path: Path) -> None:
     expected = np.zeros((5, 5), np.int32)
     expected[0, 0:2], expected[2:4, 3] = 1, 2
     assert np.array_equal(back, expected)
+
+
+def _feature_polygons(feature: dict) -> list[list[np.ndarray]]:
+    geometry = feature["geometry"]
+    parts = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
+    return [[np.asarray(ring, np.float64) for ring in part] for part in parts]
+
+
+def test_mask_feature_outlines_a_segment_in_one_feature(tmp_path: Path) -> None:
+    """A superpixel's outline: one Polygon (with its hole), or one MultiPolygon when parts touch at corners."""
+    ring = np.ones((4, 4), bool)
+    ring[1:3, 1:3] = False  # a hole
+    feature = mask_feature(ring, "s001-a-2-3", "Segment", (255, 221, 0), offset=(3, 2))
+    assert feature["geometry"]["type"] == "Polygon" and len(feature["geometry"]["coordinates"]) == 2
+    assert feature["properties"]["name"] == "s001-a-2-3"
+    assert feature["properties"]["classification"] == {"name": "Segment", "color": [255, 221, 0]}
+    expected = np.zeros((8, 9), bool)
+    expected[2:6, 3:7] = ring
+    assert np.array_equal(polygons_mask(_feature_polygons(feature), (8, 9)) > 0, expected)
+    corners = np.array([[1, 0, 0], [0, 1, 1]], bool)  # 8-connected, two 4-connected parts
+    multi = mask_feature(corners, "s001-b", "Segment", (255, 221, 0))
+    assert multi["geometry"]["type"] == "MultiPolygon" and len(multi["geometry"]["coordinates"]) == 2
+    assert np.array_equal(polygons_mask(_feature_polygons(multi), (2, 3)) > 0, corners)
+    path = tmp_path / "segments.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature, multi]}))
+    assert geojson_polygons(path) == []  # Segment outlines say what to classify: no objects in them
+    with pytest.raises(ValueError, match="no pixel"):
+        mask_feature(np.zeros((2, 2), bool), "empty", "Segment", (0, 0, 0))
 
 
 @pytest.mark.parametrize(("content", "problem"), [

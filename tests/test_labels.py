@@ -121,6 +121,26 @@ def test_add_regions_needs_one_patch_and_mask_per_region() -> None:
         store.add_regions([window], [patch], [patch], masks=[])
 
 
+def test_add_segments_gives_every_pixel_its_class_and_leaves_contours_unlabelled() -> None:
+    """Dominant-class superpixels: one class on the segment's real pixels, no contour target anywhere."""
+    store = LabelStore.empty(_valid())
+    store.add_images([0], _truth()[0][:1], _truth()[1][:1])
+    l_shape = np.array([[True, False, False], [True, True, True]])  # rows 1-2, columns 1-3 of image 1
+    over_padding = np.array([[True, True, True]])  # image 2, row 3, columns 2 (real), 3 and 4 (padding)
+    store.add_segments([Region(1, 1, 1, 2, 3), Region(2, 3, 2, 1, 3)], np.array([1, 0]), [l_shape, over_padding])
+    assert store.labels[1, 1:3, 1:4].tolist() == [[1, U, U], [1, 1, 1]]
+    assert store.labels[2, 3].tolist() == [U, U, 0, U, U]  # padding stays unlabelled
+    assert (store.contours[1:] == U).all()  # no contour label from a class click
+    assert (store.contours[0] != U).all()  # the whole image's contours are untouched
+    assert store.labelled_pixels() == 20 + 4 + 1 and store.labelled_images() == [0, 1, 2]
+    with pytest.raises(ValueError, match="must be 0"):
+        store.add_segments([Region(1, 0, 0, 1, 1)], [2], [np.ones((1, 1), bool)])
+    with pytest.raises(ValueError, match="does not fit"):
+        store.add_segments([Region(1, 0, 0, 1, 1)], [1], [np.ones((2, 1), bool)])
+    with pytest.raises(ValueError):
+        store.add_segments([Region(1, 0, 0, 1, 1)], [1, 0], [np.ones((1, 1), bool)])
+
+
 def test_save_load_round_trip(tmp_path) -> None:
     labels, contours = _truth()
     store = LabelStore.empty(_valid())

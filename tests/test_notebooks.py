@@ -100,6 +100,17 @@ def test_report_notebooks_write_figures_and_table(tiny: dict[str, Path], tmp_pat
     assert "| f1 | 0.1 |" in table and (figs / "table1_tiny.csv").exists()
 
 
+def test_results_notebook_counts_effort_in_clicks(tiny: dict[str, Path], tmp_path: Path) -> None:
+    figs = tmp_path / "figures"
+    _outputs(execute_notebook(NOTEBOOKS / "05_results.ipynb", tmp_path / "05.ipynb",
+                              {"results_dir": str(tiny["results"]), "figures_dir": str(figs), "cost": "clicks"}))
+    for stem in ("fig1_full_vs_region_clicks", "fig3_accuracy_curves_clicks"):
+        _assert_figure(figs, stem)
+    assert not (figs / "fig1_full_vs_region.png").exists()  # the pixel figures are not overwritten
+    table = (figs / "table1_tiny_clicks.md").read_text()
+    assert "| f1 | 0.1 |" in table and "Cells: clicks as annotated" in table
+
+
 def test_06_annotation_round_trip(tiny: dict[str, Path], tmp_path: Path) -> None:
     run = tmp_path / "run"
     out = execute_notebook(NOTEBOOKS / "06_annotate_your_data.ipynb", tmp_path / "06.ipynb",

@@ -338,3 +338,28 @@ def test_calibration_summary_default_steps_and_errors() -> None:
         plots.calibration_summary(df, metrics=("nll", "reliability"))
     with pytest.raises(ValueError, match="1 x 3"):
         plots.calibration_summary(df, axes=axes)
+
+
+def test_curves_in_clicks_and_dominant_superpixels_as_their_own_method() -> None:
+    from alseg_utils.errors import RunStateError
+
+    df = acquisition_frame()
+    df["labelled_polygon_clicks"] = 100 * (df["step"] + 1) + 10 * df["seed"]  # seeds 0, 1, 2: mean + 10
+    dominant = df[df.strategy == "superpixel"].assign(superpixel_label="dominant", f1=lambda d: d.f1 + 0.5)
+    df = pd.concat([df.assign(superpixel_label="mask"), dominant], ignore_index=True)
+    ax = plots.learning_curves(df[df.acquisition == "bald"], "f1", hue="method", style="method",
+                               cost="polygon_clicks")
+    assert ax.get_xlabel() == "Labelled polygon clicks"
+    curves = {line.get_label(): line for line in ax.lines}
+    assert list(curves) == ["full", "region", "superpixel", "superpixel_dominant"]
+    np.testing.assert_allclose(curves["region"].get_xdata(), [110, 210, 310])  # absolute counts, not %
+    np.testing.assert_allclose(curves["superpixel_dominant"].get_ydata() - curves["superpixel"].get_ydata(), 0.5)
+    fig = plots.curves_by_acquisition(df, "f1", cost="polygon_clicks")
+    assert all(a.get_xlabel() == "Labelled polygon clicks" for a in fig.axes)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["full", "region", "superpixel",
+                                                                   "superpixel_dominant"]
+    assert plots.learning_curves(df, "f1").get_xlabel() == "% labelled pixels"  # the default is unchanged
+    with pytest.raises(RunStateError, match="'labelled_clicks'"):
+        plots.learning_curves(df, "f1", cost="clicks")
+    with pytest.raises(ValueError, match="cost must be one of"):
+        plots.curves_by_acquisition(df, "f1", cost="seconds")

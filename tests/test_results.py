@@ -80,7 +80,7 @@ def test_records_round_trip_and_atomic_write(tmp_path: Path) -> None:
     assert not [p for p in os.listdir(tmp_path / "a") if p.endswith(".tmp")]
     empty = load_records(tmp_path / "nothing_here")  # no run yet: an empty table with every column
     assert isinstance(empty, pd.DataFrame) and len(empty) == 0
-    assert list(empty.columns) == ["run", "strategy", "acquisition", "seed", "step", "labelled_fraction",
+    assert list(empty.columns) == ["run", "strategy", "method", "acquisition", "seed", "step", "labelled_fraction",
                                    "reference", "f1", "object_dice", "object_hausdorff", "dice", "jaccard",
                                    "nll", "ece", "brier", "reliability", "resolution", "uncertainty"]
 
@@ -113,7 +113,7 @@ def test_seed_summary_matches_seeds_by_step() -> None:
         "ece": [0.1, 0.3, 0.2, np.nan, 0.4, 9.0], "nll": [1.0, 2.0, 3.0, 5.0, 4.0, 9.0],
         "reference": [False] * 5 + [True],
     })
-    out = seed_summary(df, ["ece", "nll"]).set_index(["strategy", "step", "metric"])
+    out = seed_summary(df, ["ece", "nll"]).set_index(["method", "step", "metric"])  # method: the strategy here
     assert len(out) == 6  # the reference row (full, step 1) is left out
     row = out.loc[("region", 0, "ece")]
     assert (row["mean"], row["std"], row["seeds"]) == (pytest.approx(0.2), pytest.approx(math.sqrt(0.02)), 2)
@@ -225,3 +225,67 @@ def test_primary_metric_and_table1_files(tmp_path: Path) -> None:
     assert (csv.name, md.name) == ("table1_demo.csv", "table1_demo.md")
     assert "| f1 | 0.5 |  |  |  | 10.0 ± 0.0 |" in md.read_text()  # BALD reached 0.5 at step 0 (10% of the pixels)
     assert pd.read_csv(csv)["metric"].tolist() == ["f1"]  # no reference run: no relative-target row
+
+
+# ----------------------------------------------------------------------------- methods and click axes
+
+
+def _click_records(method: str, seed: int, clicks: list[int], f1: list[float]) -> list[dict]:
+    strategy, label = ("superpixel", "dominant") if method == "superpixel_dominant" else (method, "mask")
+    return [{"strategy": strategy, "superpixel_label": label, "acquisition": "bald", "seed": seed, "step": i,
+             "reference": False, "labelled_fraction": 0.1 * (i + 1), "labelled_clicks": c,
+             "labelled_polygon_clicks": 2 * c, "labelled_dominant_clicks": i + 1, "f1": s}
+            for i, (c, s) in enumerate(zip(clicks, f1))]
+
+
+def test_method_of_records_and_tables() -> None:
+    from alseg_utils.results import METHOD_LABELS, method_label, method_of, with_method
+
+    assert method_of({"strategy": "superpixel", "superpixel_label": "dominant"}) == "superpixel_dominant"
+    assert method_of({"strategy": "superpixel", "superpixel_label": "mask"}) == "superpixel"
+    assert method_of({"strategy": "superpixel"}) == "superpixel"  # records written before superpixel_label
+    assert method_of({"strategy": "region", "superpixel_label": "dominant"}) == "region"
+    assert method_label("superpixel_dominant") == METHOD_LABELS["superpixel_dominant"] != "superpixel_dominant"
+    assert method_label("full") == "full image" and method_label("other") == "other"
+    df = pd.DataFrame({"strategy": ["superpixel", "superpixel", "full"], "superpixel_label": ["dominant", "mask", "mask"]})
+    assert with_method(df)["method"].tolist() == ["superpixel_dominant", "superpixel", "full"]
+    assert with_method(df[["strategy"]])["method"].tolist() == ["superpixel", "superpixel", "full"]
+
+
+def test_table1_in_clicks_groups_by_method(tmp_path: Path) -> None:
+    from alseg_utils.config import config_from_dict
+    from alseg_utils.results import write_table1
+
+    write_records(tmp_path / "region-bald-s0", _click_records("region", 0, [100, 200, 300], [0.5, 0.8, 0.9]))
+    write_records(tmp_path / "region-bald-s1", _click_records("region", 1, [100, 250, 300], [0.5, 0.8, 0.9]))
+    write_records(tmp_path / "superpixel-bald-s0", _click_records("superpixel", 0, [100, 400, 600], [0.5, 0.6, 0.8]))
+    write_records(tmp_path / "superpixel_dominant-bald-s0",
+                  _click_records("superpixel_dominant", 0, [100, 120, 140], [0.5, 0.8, 0.9]))
+    df = load_records(tmp_path)
+    assert sorted(set(df.method)) == ["region", "superpixel", "superpixel_dominant"]
+    t = table1(df, {"f1": [0.8]}, cost="clicks").set_index("strategy")
+    assert "mean_pct" not in t.columns
+    assert t.loc["region", "mean_clicks"] == pytest.approx(225.0) and t.loc["region", "std_clicks"] == pytest.approx(25)
+    assert t.loc["superpixel", "mean_clicks"] == 600 and t.loc["superpixel_dominant", "mean_clicks"] == 120
+    polygon = table1(df, {"f1": [0.8]}, cost="polygon_clicks").set_index("strategy")
+    assert polygon.loc["region", "mean_clicks"] == pytest.approx(450.0)
+    pixels = table1(df, {"f1": [0.8]}).set_index("strategy")  # the default: % of pixels, as before
+    assert pixels.loc["region", "mean_pct"] == pytest.approx(20.0) and "mean_clicks" not in pixels.columns
+    md = table1_markdown(table1(df, {"f1": [0.8]}, cost="clicks"), cost="clicks")
+    assert "| 225 ± 25 (600 ± 0; 120 ± 0) |" in md
+    assert "Cells: clicks as annotated" in md and "region (superpixel; dominant-class superpixel)" in md
+    with pytest.raises(ValueError, match="mean_pct"):
+        table1_markdown(table1(df, {"f1": [0.8]}, cost="clicks"))  # a click table rendered as pixels
+    cfg = config_from_dict({"name": "demo", "eval": {"targets": {"f1": [0.8]}}})
+    csv, md_file = write_table1(df, cfg, tmp_path / "figs", cost="clicks")
+    assert (csv.name, md_file.name) == ("table1_demo_clicks.csv", "table1_demo_clicks.md")
+    assert write_table1(df, cfg, tmp_path / "figs")[0].name == "table1_demo.csv"
+
+
+def test_click_axes_of_old_records_fail_with_one_line(tmp_path: Path) -> None:
+    write_records(tmp_path / "full-bald-s0", _records("full", 0, [0.1, 0.2, 0.3], [0.5, 0.7, 0.8]))
+    df = load_records(tmp_path)
+    assert len(table1(df, {"f1": [0.7]})) == 1  # pixels still work
+    with pytest.raises(RunStateError) as err:
+        table1(df, {"f1": [0.7]}, cost="polygon_clicks")
+    assert "'labelled_polygon_clicks'" in str(err.value) and "\n" not in str(err.value)

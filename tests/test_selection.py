@@ -1,4 +1,5 @@
-"""Labelling units on hand-worked score maps: reductions, choices, Random draws, the stored fields."""
+"""Labelling units on hand-worked score maps: reductions, choices, Random draws, the stored fields, and the
+click budget of dominant-class superpixels."""
 
 from __future__ import annotations
 
@@ -6,18 +7,22 @@ import numpy as np
 import pytest
 import torch
 
+from alseg_utils import costs, selection
 from alseg_utils.config import STRATEGIES, ActiveConfig
 from alseg_utils.labels import LabelStore
 from alseg_utils.regions import Region, select_regions
 from alseg_utils.selection import (
     UNIT_STRATEGIES,
+    DominantSuperpixels,
     FullImages,
     Selection,
     SuperpixelSelection,
     Superpixels,
     UnitStrategy,
     Windows,
+    initial_images,
     random_unit_scores,
+    segments_per_step,
     shown_superpixels,
     unit_strategy,
 )
@@ -123,7 +128,8 @@ def test_superpixels_choose_what_select_superpixels_chooses_and_load_segments_on
     assert loads == [1]
 
 
-@pytest.mark.parametrize("unit", [FullImages(1), Windows(2, 2, 1), Superpixels(lambda: QUADRANTS[None], 4)])
+@pytest.mark.parametrize("unit", [FullImages(1), Windows(2, 2, 1), Superpixels(lambda: QUADRANTS[None], 4),
+                                  DominantSuperpixels(lambda: QUADRANTS[None], count=2)])
 def test_random_draws_one_score_per_unit_from_the_generator(unit: UnitStrategy) -> None:
     scores = torch.from_numpy(np.arange(16, dtype=np.float64).reshape(1, 4, 4))
     labelled = _none((1, 4, 4))
@@ -156,6 +162,97 @@ def test_every_strategy_has_a_unit_built_from_the_config() -> None:
         unit_strategy(ActiveConfig(strategy="hexagons"), lambda: QUADRANTS)
     with pytest.raises(TypeError):
         UnitStrategy()  # abstract
+
+
+def test_dominant_superpixels_take_a_count_of_segments_and_ask_one_class_each() -> None:
+    pool = np.full((6, 4, 4), -1, np.int32)
+    pool[5] = QUADRANTS
+    pool[5, 2:, 2:] = 2  # segments 0, 1 (4 px each) and 2 (8 px: an L of quadrants 2 and 3)
+    scores = torch.from_numpy(np.choose(pool[5], [0.1, 0.5, 0.3])[None].astype(np.float64))  # [1, 4, 4]
+    labelled = _none((1, 4, 4))
+    labelled[0, 0, 3] = True  # one pixel of segment 1
+    unit = DominantSuperpixels(lambda: pool, count=2)
+    sel = unit.select(scores, [5], labelled)
+    assert isinstance(sel, SuperpixelSelection) and sel.class_answers and unit.class_answers
+    assert [(p.image, p.segment, p.pixels) for p in sel.picks] == [(5, 2, 8), (5, 1, 3)]  # sums 2.4, 1.5: no size cap
+    assert sel.regions == [Region(5, 2, 0, 2, 4), Region(5, 0, 2, 2, 2)]
+    assert sel.region_masks[1].tolist() == [[True, False], [True, True]] and sel.pixels == 11
+    assert not Superpixels(lambda: pool, budget=8).select(scores, [5], labelled).class_answers
+    assert DominantSuperpixels(lambda: pool, count=5).select(scores, [5], labelled).pixels == 15  # every segment
+
+
+def _store_with_initial_images() -> LabelStore:
+    """Three 6 x 8 images: 0 and 1 labelled whole at step 0 (1 padded below row 4), 2 labelled by segments only."""
+    valid = np.ones((3, 6, 8), bool)
+    valid[1, 4:] = False
+    store = LabelStore.empty(valid)
+    objects = np.zeros((2, 6, 8), np.uint8)
+    objects[0, 1:3, 1:3] = objects[0, 2:4, 3:5] = 1  # two squares touching at a corner: one 8-connected object
+    objects[1, 0:2, 5:8] = 1
+    objects[1, 5, :] = 1  # under the padding: not an object of the store
+    store.add_images([0, 1], objects, np.zeros_like(objects))
+    store.add_segments([Region(2, 0, 0, 6, 8)], [1], [np.ones((6, 8), bool)])  # every pixel, but no contours
+    return store
+
+
+def test_initial_images_are_those_with_every_contour_labelled() -> None:
+    store = _store_with_initial_images()
+    assert initial_images(store) == [0, 1] and store.labelled_images() == [0, 1, 2]
+    store.contours[1, 0, 0] = 255
+    assert initial_images(store) == [0]
+    assert initial_images(LabelStore.empty(np.zeros((2, 3, 3), bool))) == []  # all padding: not labelled
+
+
+def test_segments_per_step_is_regions_per_step_times_clicks_per_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _store_with_initial_images()
+    seen = {}
+
+    def fake_clicks(instances, valid, region_size, stride, tolerance=1.0):
+        seen.update(instances=instances, valid=valid, size=region_size, stride=stride)
+        return 0.5
+
+    monkeypatch.setattr(selection, "clicks_per_window", fake_clicks)
+    active = ActiveConfig(strategy="superpixel", superpixel_label="dominant", regions_per_step=5, region_size=4,
+                          region_stride=2)
+    assert segments_per_step(store, active) == 3  # 5 x 0.5 = 2.5, halves up
+    assert (seen["size"], seen["stride"]) == (4, 2)
+    np.testing.assert_array_equal(seen["valid"], store.valid[:2])  # the initial images only
+    assert seen["instances"].shape == (2, 6, 8) and seen["instances"].max() == 1  # 8-connected: one object each
+    np.testing.assert_array_equal(seen["instances"] > 0, (store.labels[:2] == 1) & store.valid[:2])
+    monkeypatch.setattr(selection, "clicks_per_window", lambda *a, **k: 0.2)
+    assert segments_per_step(store, ActiveConfig(regions_per_step=2, region_size=4)) == 1  # 0.4 -> 0 -> at least 1
+    monkeypatch.setattr(selection, "clicks_per_window", lambda *a, **k: 4.3)
+    assert segments_per_step(store, ActiveConfig(regions_per_step=3, region_size=4)) == 13  # 12.9 -> 13
+    with pytest.raises(ValueError, match="no fully labelled image"):
+        segments_per_step(LabelStore.empty(np.ones((1, 6, 8), bool)), active)
+
+
+def test_segments_per_step_uses_the_real_click_cost_of_the_initial_images() -> None:
+    store = _store_with_initial_images()
+    active = ActiveConfig(regions_per_step=7, region_size=4, region_stride=2)
+    objects = ((store.labels[:2] == 1) & store.valid[:2]).astype(np.int32)  # [2, 6, 8]
+    clicks = costs.clicks_per_window(objects, store.valid[:2], 4, 2)
+    assert clicks > 1  # windows cut the objects: more than one click on average
+    assert segments_per_step(store, active) == int(np.floor(7 * clicks + 0.5))
+
+
+def test_dominant_unit_fixes_its_count_from_the_first_store_it_sees(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    monkeypatch.setattr(selection, "clicks_per_window", lambda *a, **k: calls.append(1) or 1.5)
+    active = ActiveConfig(strategy="superpixel", superpixel_label="dominant", regions_per_step=2, region_size=4,
+                          superpixel_reduce="mean", min_distance=1)
+    unit = unit_strategy(active, lambda: np.zeros((3, 6, 8), np.int32))
+    assert isinstance(unit, DominantSuperpixels) and unit.count is None
+    assert (unit.reduction, unit.min_distance, unit.max_per_image) == ("mean", 1, None)
+    with pytest.raises(ValueError, match="call candidates"):
+        unit.pick(np.zeros((1, 1)), np.zeros((1, 6, 8), np.int32), _none((1, 6, 8)))
+    store = _store_with_initial_images()
+    store.labels[2, 0, 0] = 255  # image 2 has a pixel left
+    assert unit.candidates(store) == [2] and unit.count == 3
+    unit.candidates(store)
+    assert calls == [1]  # computed once per run (it depends on the initial set only)
+    with pytest.raises(ValueError, match="needs a count"):
+        DominantSuperpixels(lambda: QUADRANTS[None])
 
 
 def test_select_refuses_maps_of_other_images() -> None:

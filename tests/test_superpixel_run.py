@@ -1,5 +1,6 @@
 """The superpixel strategy end to end on a tiny synthetic set: budget, exact masks, determinism, errors,
-and the places it shows up (sweep jobs, Table 1, label-efficiency benchmark)."""
+and the places it shows up (sweep jobs, Table 1, label-efficiency benchmark); dominant-class superpixels
+(one class per segment, a click budget) end to end and resumed."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ import pytest
 import yaml
 
 from alseg_utils.active import load_selection, prepare_run_data, run_active, run_region, shown_superpixels
-from alseg_utils.config import config_from_dict, load_config
+from alseg_utils.config import UNLABELLED, config_from_dict, load_config
 from alseg_utils.errors import ConfigError
 from alseg_utils.labels import LabelStore
 from alseg_utils.results import table1, table1_markdown
-from alseg_utils.superpixels import load_superpixels
-from alseg_utils.sweep import FULL_NOTEBOOK, REGION_NOTEBOOK, expand_jobs
+from alseg_utils.run_folder import RunFolder
+from alseg_utils.selection import segments_per_step
+from alseg_utils.superpixels import compute_superpixels, load_superpixels
+from alseg_utils.sweep import FULL_NOTEBOOK, REGION_NOTEBOOK, check_job_configs, expand_jobs
 from alseg_utils.efficiency import headlines, label_efficiency
 
 
@@ -101,6 +104,108 @@ def test_sweep_runs_superpixels_through_the_region_notebook(tmp_path: Path, tiny
     assert jobs["superpixel-bald-s0"].notebook == REGION_NOTEBOOK
     assert jobs["superpixel-bald-s0"].parameters["strategy"] == "superpixel"
     assert jobs["full-bald-s0"].notebook == FULL_NOTEBOOK
+
+
+def test_sweep_lists_dominant_superpixels_as_their_own_jobs(tmp_path: Path, tiny_config: Callable[..., dict]) -> None:
+    raw = tiny_config(sweep={"strategies": ["region", "superpixel", "superpixel_dominant"], "acquisitions": ["bald"],
+                             "seeds": [1]})
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    cfg = config_from_dict(raw, str(path))
+    jobs = {j.name: j for j in expand_jobs(cfg, str(path), tmp_path / "sweep")}
+    job = jobs["superpixel_dominant-bald-s1"]
+    assert job.notebook == REGION_NOTEBOOK and job.parameters["strategy"] == "superpixel_dominant"
+    assert job.parameters["out_dir"].endswith("results/superpixel_dominant-bald-s1")
+    # what the job's notebook loads: the name read as superpixels labelled by class; the others stay masks
+    notebook_cfg = load_config(path, {"active.strategy": job.parameters["strategy"]})
+    assert (notebook_cfg.active.strategy, notebook_cfg.active.superpixel_label) == ("superpixel", "dominant")
+    assert load_config(path, {"active.strategy": "superpixel"}).active.superpixel_label == "mask"
+    check_job_configs(path, cfg)  # every job runs what its name says
+
+
+def test_sweep_refuses_a_params_file_that_makes_every_superpixel_job_dominant(
+        tmp_path: Path, tiny_config: Callable[..., dict]) -> None:
+    raw = tiny_config(active={"strategy": "superpixel", "superpixel_label": "dominant"},
+                      sweep={"strategies": ["superpixel"], "acquisitions": ["bald"], "seeds": [0]})
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="the 'superpixel' jobs would run 'superpixel_dominant'") as err:
+        check_job_configs(path, load_config(path))
+    assert "list superpixel_dominant in sweep.strategies" in str(err.value) and "\n" not in str(err.value)
+    raw["sweep"]["strategies"] = ["region", "superpixel_dominant"]
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="in the sweep's 'region' jobs"):
+        check_job_configs(path, load_config(path))
+    raw["active"] = {**raw["active"], "strategy": "superpixel_dominant", "superpixel_label": "mask"}
+    path.write_text(yaml.safe_dump(raw))  # the strategy name sets the label: every job is what it says
+    check_job_configs(path, load_config(path))
+
+
+# ----------------------------------------------------------------------------- dominant-class superpixels
+
+
+@pytest.fixture(scope="module")
+def dominant(tmp_path_factory: pytest.TempPathFactory, tiny_params: Callable[..., Path]) -> dict:
+    """A two-step dominant-class superpixel run (BALD) of the tiny set, segments of 128 px (squares: 256 px)."""
+    root = tmp_path_factory.mktemp("dominant")
+    cfg = load_config(tiny_params(root, active={"strategy": "superpixel_dominant", "acquisition": "bald",
+                                                "dominant_superpixel_pixels": 128}))
+    return {"root": root, "cfg": cfg, "records": run_region(cfg, root / "whole", progress=False)}
+
+
+def _store(run: Path) -> LabelStore:
+    return LabelStore.load(run / json.loads((run / "state.json").read_text())["labels_file"])
+
+
+def test_dominant_run_labels_whole_segments_with_their_majority_class(dominant: dict) -> None:
+    cfg, records, run = dominant["cfg"], dominant["records"], dominant["root"] / "whole"
+    assert [r["step"] for r in records] == [0, 1, 2]
+    store = _store(run)
+    count = segments_per_step(store, cfg.active)  # from the initial images, whose labels never change
+    assert count > cfg.active.regions_per_step  # a window costs several polygon clicks, a segment one
+    segments, _ = load_superpixels(run / "superpixels.npz")  # [N, H, W]
+    train = prepare_run_data(cfg).train
+    a = cfg.active
+    assert a.superpixel_area() == 128 and a.superpixel_pixels == 0  # the mask-labelled superpixels keep 256
+    np.testing.assert_array_equal(segments, compute_superpixels(train.images, 128, a.superpixel_compactness,
+                                                                train.valid))
+    expected = np.zeros(store.labels.shape, dtype=bool)
+    expected[:3] = store.valid[:3]  # the initial images
+    noisy = 0
+    for prev, cur in zip(records, records[1:]):
+        assert len(cur["superpixels"]) == count  # the click budget: one click per segment
+        assert cur["acquired_pixels"] == sum(p for _, _, p in cur["superpixels"])
+        assert cur["labelled_pixels"] - prev["labelled_pixels"] == cur["acquired_pixels"]
+        for image, segment, pixels in cur["superpixels"]:
+            inside = (segments[image] == segment) & store.valid[image]  # [H, W]
+            assert image >= 3 and inside.sum() == pixels  # a whole segment of a pool image
+            majority = int(2 * int(train.masks[image][inside].sum()) > int(inside.sum()))  # a tie: background
+            assert (store.labels[image][inside] == majority).all()  # one class for every pixel
+            assert (store.contours[image][inside] == UNLABELLED).all()  # no contour target from a class click
+            noisy += int((train.masks[image][inside] != majority).sum())
+            expected[image] |= inside
+    assert (store.labelled() == expected).all()  # exactly the initial images and the chosen segments
+    assert noisy > 0  # segments straddle gland borders: their labels are not the ground truth everywhere
+    assert (store.contours[:3][store.valid[:3]] != UNLABELLED).all()  # the initial images keep theirs
+
+
+def test_killed_dominant_run_resumes_to_identical_records(dominant: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stop after step 1 is committed, rerun: the click budget is recomputed from the restored labels."""
+    commit = RunFolder.commit
+
+    def commit_then_stop(self, state, step, *args):
+        new = commit(self, state, step, *args)
+        if step == 1:
+            raise KeyboardInterrupt
+        return new
+
+    cut = dominant["root"] / "cut"
+    monkeypatch.setattr(RunFolder, "commit", commit_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_active(dominant["cfg"], cut, progress=False)
+    assert json.loads((cut / "state.json").read_text())["step"] == 1
+    monkeypatch.setattr(RunFolder, "commit", commit)
+    assert _comparable(run_active(dominant["cfg"], cut, progress=False)) == _comparable(dominant["records"])
 
 
 def _curves() -> pd.DataFrame:

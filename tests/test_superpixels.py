@@ -13,9 +13,8 @@ from scipy import ndimage
 
 from alseg_utils import superpixels as sp
 from alseg_utils.superpixels import (SuperpixelPick, cached_superpixels, compute_superpixels, load_superpixels,
-                                     save_superpixels, segment_pixels, select_segments, select_superpixels,
-                                     superpixel_mask,
-                                     superpixel_scores)
+                                     save_superpixels, segment_pixels, select_segment_count, select_segments,
+                                     select_superpixels, superpixel_mask, superpixel_scores)
 from alseg_utils.synthetic import render_glas_image
 
 
@@ -348,6 +347,44 @@ def test_select_segments_rejects_bad_values() -> None:
         select_segments(np.full((2, 4), np.nan), segments, 10)
     with pytest.raises(ValueError, match="budget_pixels"):
         select_segments(np.zeros((2, 4)), segments, -1)
+
+
+# --------------------------------------------------------------------------- a count budget (dominant-class clicks)
+
+
+def test_select_segment_count_takes_the_best_count_whatever_their_size() -> None:
+    segments = np.array([[[0, 0, 0, 1], [0, 0, 2, 2]]], dtype=np.int32)  # sizes 5, 1, 2: one click each
+    values = np.array([[0.9, 0.1, 0.5]])
+    picks = select_segment_count(values, segments, 2)
+    assert [(p.segment, p.pixels, p.score) for p in picks] == [(0, 5, 0.9), (2, 2, 0.5)]  # size never limits
+    assert [p.segment for p in select_segment_count(values, segments, 9)] == [0, 2, 1]  # all there are
+    assert select_segment_count(values, segments, 0) == []
+    labelled = np.zeros(segments.shape, bool)
+    labelled[0, 0, :3] = True  # 3 of segment 0's pixels: it still has 2 to add
+    labelled[0, 1, 2:] = True  # all of segment 2: never picked
+    picks = select_segment_count(values, segments, 2, labelled=labelled)
+    assert [(p.segment, p.pixels) for p in picks] == [(0, 2), (1, 1)]
+
+
+def test_select_segment_count_ties_and_diversity_as_the_pixel_budget() -> None:
+    scores, segments = _stripes()
+    picks = select_segment_count(np.ones((2, 4)), segments, 3)
+    assert [(p.image, p.segment) for p in picks] == [(0, 0), (0, 1), (0, 2)]  # ties: lowest image, segment
+    values = superpixel_scores(scores, segments)  # [2, 4]
+    assert [(p.image, p.segment) for p in select_segment_count(values, segments, 3, max_per_image=2)] == [
+        (1, 1), (1, 2), (0, 1)]
+    assert [p.segment for p in select_segment_count(values[1:], segments[1:], 3, min_distance=1)] == [1, 3]
+    # without a limit of its own, the count picks what an unlimited pixel budget picks, in the same order
+    unlimited = select_segments(values, segments, budget_pixels=64, min_distance=1)
+    assert select_segment_count(values, segments, len(unlimited), min_distance=1) == unlimited
+    assert select_segment_count(values, segments, 2, min_distance=1) == unlimited[:2]
+
+
+@pytest.mark.parametrize("count", [-1, 2.0, True])
+def test_select_segment_count_rejects_a_bad_count(count: object) -> None:
+    _, segments = _stripes()
+    with pytest.raises(ValueError, match="count"):
+        select_segment_count(np.zeros((2, 4)), segments, count)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- diversity

@@ -349,3 +349,67 @@ def test_reproduction_summary_names_time_figures_and_headline(tmp_path: Path) ->
     assert "4 jobs and the report in 12.6 min" in lines[0] and str(tmp_path / "figs") in lines[1]
     # goal 0.95 * 0.9 = 0.855: full needs 50%, regions 20% (both seeds): ratio 0.40
     assert "full 50.0 [2/2], region 20.0 [2/2]; region/full 0.40" in lines[-1]
+
+
+def _write_curves(sweep_dir: Path, curves: dict[str, list[tuple[float, int, float]]], clicks: bool) -> None:
+    """Two seeds per method of (labelled fraction, clicks as annotated, F1) curves, and a reference run."""
+    for method, points in curves.items():
+        strategy, label = ("superpixel", "dominant") if method == "superpixel_dominant" else (method, "mask")
+        for seed in (0, 1):
+            run = sweep_dir / "results" / f"{method}-bald-s{seed}"
+            run.mkdir(parents=True)
+            lines = [json.dumps({"strategy": strategy, "superpixel_label": label, "acquisition": "bald", "seed": seed,
+                                 "step": k, "labelled_fraction": x, "f1": f1, "reference": False,
+                                 **({"labelled_clicks": c} if clicks else {})})
+                     for k, (x, c, f1) in enumerate(points)]
+            (run / "steps.jsonl").write_text("\n".join(lines) + "\n")
+            (sweep_dir / f"{method}-bald-s{seed}.done").write_text("{}")
+    ref = sweep_dir / "results" / "reference-s0"
+    ref.mkdir()
+    (ref / "steps.jsonl").write_text(json.dumps({"strategy": "full", "acquisition": "random", "seed": 0, "step": 0,
+                                                 "labelled_fraction": 1.0, "f1": 0.9, "reference": True}) + "\n")
+
+
+def test_reproduction_summary_in_pixels_then_clicks_with_dominant_superpixels(tmp_path: Path) -> None:
+    params = write_params(tmp_path, tiny_config())
+    curves = {"full": [(0.1, 300, 0.5), (0.3, 900, 0.8), (0.5, 1500, 0.9)],
+              "region": [(0.1, 300, 0.5), (0.2, 600, 0.86), (0.3, 900, 0.9)],
+              "superpixel_dominant": [(0.1, 300, 0.5), (0.3, 420, 0.86), (0.4, 480, 0.9)]}
+    _write_curves(tmp_path / "sweep", curves, clicks=True)
+    (tmp_path / "sweep" / "sweep.json").write_text(json.dumps({"params_file": str(params)}))
+    lines = sweep.reproduction_summary(tmp_path / "sweep", tmp_path / "figs", 60.0).splitlines()
+    pixels = lines.index(next(line for line in lines if "% labelled pixels to reach" in line))
+    assert "full 50.0 [2/2], region 20.0 [2/2], superpixel_dominant 30.0 [2/2]; region/full 0.40, " \
+           "superpixel_dominant/region 1.50" in lines[pixels + 1]
+    assert "clicks (as annotated) to reach 95%" in lines[pixels + 2]
+    assert "full 1500 [2/2], region 600 [2/2], superpixel_dominant 420 [2/2]; region/full 0.40, " \
+           "superpixel_dominant/region 0.70" in lines[-1]
+    old = tmp_path / "old"  # records written before clicks were counted: pixels only
+    _write_curves(old, {k: curves[k] for k in ("full", "region")}, clicks=False)
+    (old / "sweep.json").write_text(json.dumps({"params_file": str(params)}))
+    lines = sweep.reproduction_summary(old, tmp_path / "figs", 60.0).splitlines()
+    assert "full 50.0 [2/2], region 20.0 [2/2]; region/full 0.40" in lines[-1]
+    assert not any("clicks" in line for line in lines)
+
+
+def test_run_report_passes_the_cost_to_notebook_05_only(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "runs" / "tiny"
+    (sweep_dir / "results" / "region-bald-s0").mkdir(parents=True)
+    (sweep_dir / "sweep.json").write_text("{}")
+    with pytest.raises(ConfigError, match="cost 'seconds' is not one of pixels, polygon_clicks"):
+        run_report(sweep_dir, tmp_path / "figs", FIXTURES, kernel_name=KERNEL, cost="seconds")
+    # the fixture 05 declares no `cost`: a click report is refused before any notebook runs
+    with pytest.raises(AlsegError, match="05_results.ipynb: its cell tagged 'parameters' must assign cost"):
+        run_report(sweep_dir, tmp_path / "figs", FIXTURES, kernel_name=KERNEL, cost="clicks")
+    assert not (sweep_dir / "report").exists()
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    for name in sweep.REPORT_NOTEBOOKS:
+        nb = nbformat.read(FIXTURES / name, as_version=4)
+        if name == sweep.COST_NOTEBOOK:
+            nb.cells[1].source += '\ncost: str = "pixels"  # effort axis'
+            nb.cells.append(nbformat.v4.new_code_cell(
+                'from pathlib import Path\n(Path(figures_dir) / "cost.txt").write_text(cost)'))
+        nbformat.write(nb, notebooks / name)
+    run_report(sweep_dir, tmp_path / "figs", notebooks, kernel_name=KERNEL, cost="polygon_clicks")
+    assert (tmp_path / "figs" / "cost.txt").read_text() == "polygon_clicks"
