@@ -329,20 +329,9 @@ def test_one_line_error_is_cut() -> None:
 def test_reproduction_summary_names_time_figures_and_headline(tmp_path: Path) -> None:
     params = write_params(tmp_path, tiny_config())
     sweep_dir = tmp_path / "sweep"
-    curves = {"full": [(0.1, 0.5), (0.3, 0.8), (0.5, 0.9)], "region": [(0.1, 0.5), (0.2, 0.86), (0.3, 0.9)]}
-    for strategy, points in curves.items():
-        for seed in (0, 1):
-            run = sweep_dir / "results" / f"{strategy}-bald-s{seed}"
-            run.mkdir(parents=True)
-            lines = [json.dumps({"strategy": strategy, "acquisition": "bald", "seed": seed, "step": k,
-                                 "labelled_fraction": x, "f1": f1, "reference": False})
-                     for k, (x, f1) in enumerate(points)]
-            (run / "steps.jsonl").write_text("\n".join(lines) + "\n")
-            (sweep_dir / f"{strategy}-bald-s{seed}.done").write_text("{}")
-    ref = sweep_dir / "results" / "reference-s0"
-    ref.mkdir()
-    (ref / "steps.jsonl").write_text(json.dumps({"strategy": "full", "acquisition": "random", "seed": 0, "step": 0,
-                                                 "labelled_fraction": 1.0, "f1": 0.9, "reference": True}) + "\n")
+    curves = {"full": [(0.1, 0, 0.5), (0.3, 0, 0.8), (0.5, 0, 0.9)],
+              "region": [(0.1, 0, 0.5), (0.2, 0, 0.86), (0.3, 0, 0.9)]}
+    _write_curves(sweep_dir, curves, clicks=False)
     (sweep_dir / "sweep.json").write_text(json.dumps({"params_file": str(params)}))
     text = sweep.reproduction_summary(sweep_dir, tmp_path / "figs", 754.0)
     lines = text.splitlines()
