@@ -42,9 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cost", choices=EFFORT_AXES, default="pixels",
                    help="effort axis: %% labelled pixels, polygon clicks, dominant-class clicks, clicks as annotated")
     args = p.parse_args(argv)
-    frames = [load_records(Path(folder)) for folder in args.sweep]
-    df = pd.concat([f for f in frames if not f.empty], ignore_index=True) if any(not f.empty for f in frames) \
-        else pd.DataFrame()
+    frames = [f for f in (load_records(Path(folder)) for folder in args.sweep) if not f.empty]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if df.empty:
         raise SystemExit(f"no records under {' '.join(args.sweep)}; run `alseg sweep` first")
     try:
