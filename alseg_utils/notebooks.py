@@ -11,7 +11,10 @@ the sweep's jobs and report (:mod:`alseg_utils.sweep`) go through it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,35 @@ NOTEBOOK_ORDER = (
 # in kernel' line of every shutdown (jupyter_client interrupts a kernel before stopping it) would otherwise
 # break progress bars; a failing cell is reported by papermill, not by the kernel's log
 KERNEL_LOG_LEVEL = "--IPKernelApp.log_level=CRITICAL"
+
+
+def _kernel_manager_class() -> type:
+    """The kernel manager papermill starts kernels with: local sockets on POSIX, TCP elsewhere.
+
+    Over TCP, jupyter_client picks five free ports, releases them and lets the kernel bind them;
+    a parallel sweep (or Ray's own workers) can take a port in between and the kernel dies with
+    "Address already in use". Unix-domain sockets under a fresh name cannot collide. Windows has
+    no ZeroMQ ``ipc`` transport and keeps TCP.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    if os.name == "nt":
+        return AsyncKernelManager
+
+    class LocalSocketKernelManager(AsyncKernelManager):
+        """An ``AsyncKernelManager`` on ZeroMQ ``ipc`` sockets named uniquely in the temp folder."""
+
+        @default("transport")
+        def _default_transport(self) -> str:
+            return "ipc"
+
+        @default("ip")
+        def _default_ip(self) -> str:
+            # the sockets are <ip>-1 ... <ip>-5; short, so that the path fits a socket address
+            return os.path.join(tempfile.gettempdir(), f"alseg-kernel-{uuid.uuid4().hex[:12]}")
+
+    return LocalSocketKernelManager
 
 
 def scrub_notebook(nb: Any) -> Any:
@@ -71,7 +103,8 @@ def run_papermill(notebook: str | Path, output: str | Path, parameters: dict[str
 
     cwd = Path(notebook).parent if cwd is None else cwd
     papermill.execute_notebook(str(notebook), str(output), parameters=dict(parameters or {}), cwd=str(cwd),
-                               kernel_name=kernel_name, progress_bar=False, extra_arguments=[KERNEL_LOG_LEVEL])
+                               kernel_name=kernel_name, progress_bar=False, extra_arguments=[KERNEL_LOG_LEVEL],
+                               kernel_manager_class=_kernel_manager_class())
 
 
 def execute_notebook(path: str | Path, output: str | Path | None = None,

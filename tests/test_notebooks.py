@@ -7,7 +7,10 @@ with their stored defaults and compares outputs; these tests check what they wri
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -17,7 +20,8 @@ from PIL import Image
 
 from alseg_utils.active import run_active
 from alseg_utils.config import load_config
-from alseg_utils.notebooks import NOTEBOOK_ORDER, execute_notebook, scrub_notebook
+from alseg_utils.notebooks import (NOTEBOOK_ORDER, _kernel_manager_class, execute_notebook, run_papermill,
+                                   scrub_notebook)
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -119,3 +123,31 @@ def test_06_annotation_round_trip(tiny: dict[str, Path], tmp_path: Path) -> None
     assert "answers stored" in text and "nothing changed" in text
     assert len((run / "steps.jsonl").read_text().splitlines()) == 2
     assert list((run / "to_annotate").glob("step_001/manifest.json"))
+
+
+@pytest.mark.skipif(os.name == "nt", reason="ZeroMQ has no ipc transport on Windows")
+def test_kernels_talk_over_local_sockets_with_unique_names(tmp_path: Path) -> None:
+    """Parallel kernels cannot race for TCP ports: each gets its own ``ipc`` socket names."""
+    manager = _kernel_manager_class()
+    first, second = manager(kernel_name="python3"), manager(kernel_name="python3")
+    assert first.transport == second.transport == "ipc"
+    assert first.ip != second.ip and Path(first.ip).parent.is_dir()
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                          "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from ipykernel.connect import get_connection_info\n"
+        "info = get_connection_info(unpack=True)\n"
+        "print(info['transport'], info['ip'])")]
+    nbformat.write(nb, tmp_path / "probe.ipynb")
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:  # two at once, one folder
+        runs = [pool.submit(run_papermill, tmp_path / "probe.ipynb", tmp_path / f"out{i}.ipynb") for i in (0, 1)]
+        for run in runs:
+            run.result()
+    printed = []
+    for i in (0, 1):
+        _outputs(tmp_path / f"out{i}.ipynb")  # no error
+        cell = nbformat.read(tmp_path / f"out{i}.ipynb", as_version=4).cells[-1]
+        printed.append(cell.outputs[0]["text"].split())
+    assert [p[0] for p in printed] == ["ipc", "ipc"] and printed[0][1] != printed[1][1], printed
+    for _, ip in printed:  # the kernels' sockets were removed at shutdown
+        assert not list(Path(ip).parent.glob(Path(ip).name + "-*")), ip
