@@ -266,6 +266,7 @@ class ActiveRun:
         metrics = self._evaluate(trained.model, step)
         metrics["val_loss"] = float(trained.val_loss)
         metrics["train_iterations"] = int(trained.iterations)
+        metrics["train_best_iteration"] = int(trained.best_iteration)
         timing = {"train_s": round(t1 - t0, 2), "eval_s": round(time.perf_counter() - t1, 2)}
         if acquired.arrays is not None:
             self.folder.save_selection(step, acquired.arrays)

@@ -24,6 +24,7 @@ from alseg_utils.errors import ConfigError
 
 TORCHVISION_ENCODERS = ("resnet10", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152")  # ResNet v1.5
 NO_IMAGENET_WEIGHTS = ("resnet10",)  # built from torchvision's ResNet class; no ImageNet weights ship for it
+NARROW_ENCODERS = ("resnet10", "resnet18", "resnet34")  # BasicBlock ResNets: model.width may be below 64
 TIMM_ENCODERS = ("resnetv2_18", "resnetv2_34", "resnetv2_50", "resnetv2_101")  # pre-activation (timm)
 ENCODERS = TORCHVISION_ENCODERS + TIMM_ENCODERS
 DATASETS = ("glas", "isic", "folder")
@@ -91,6 +92,9 @@ class ModelConfig:
     dropout_stages: list[int] = field(default_factory=lambda: [3, 4])  # ResNet layers 1..4
     output_stride: int = 16  # 8 | 16 | 32 (dilation replaces stride beyond it)
     decoder_channels: int = 64  # width of each side-output branch
+    # channels of the first stage of a BasicBlock ResNet (resnet10/18/34; doubled at each later stage):
+    # torchvision's 64, or fewer for a lighter encoder (random initialisation only)
+    width: int = 64
 
 
 @dataclass
@@ -114,6 +118,10 @@ class TrainConfig:
     # with epochs > 0: w = aux_weight * aux_decay ** floor(epoch / aux_decay_epochs); 0 = constant
     aux_decay_epochs: float = 0.0
     ema_decay: float = 0.0  # > 0: predict with an exponential moving average of the weights (authors: 0.999)
+    # > 0 (needs epochs > 0 and a validation set): stop once the validation loss has not improved for this many
+    # epochs and keep the weights of its lowest point ("retrain until it converges"); the budget is the ceiling
+    patience_epochs: float = 0.0
+    val_every: int = 10  # optimizer steps between two validation checks when patience_epochs > 0
     flips: bool = True
     rotation: float = 20.0  # max degrees of random rotation
     brightness: float = 0.1  # max additive brightness jitter, images in [0, 1]
@@ -372,6 +380,11 @@ def validate_config(cfg: RunConfig) -> None:
            f"stages are ResNet layers 1..4, got {m.dropout_stages}")
     _check(m.output_stride in (8, 16, 32), "model.output_stride", f"must be 8, 16 or 32, got {m.output_stride}")
     _check(m.decoder_channels >= 1, "model.decoder_channels", "must be >= 1")
+    _check(m.width >= 1, "model.width", f"must be >= 1, got {m.width}")
+    _check(m.width == 64 or m.encoder in NARROW_ENCODERS, "model.width",
+           f"only {', '.join(NARROW_ENCODERS)} can be narrowed; set 64 for {m.encoder}")
+    _check(m.width == 64 or m.pretrained is False, "model.width",
+           f"weights exist for width 64 only; set model.pretrained: false or model.width: 64 (got {m.width})")
     _check(not (m.pretrained is True and m.encoder in NO_IMAGENET_WEIGHTS), "model.pretrained",
            f"no ImageNet weights ship for {m.encoder}; set false, give a weights file, or choose resnet18")
     _check(not isinstance(m.pretrained, str) or bool(m.pretrained.strip()), "model.pretrained",
@@ -382,6 +395,11 @@ def validate_config(cfg: RunConfig) -> None:
     for key in ("epochs", "lr_decay_epochs", "aux_decay_epochs"):
         value = getattr(t, key)
         _check(math.isfinite(value) and value >= 0, f"train.{key}", f"must be a number >= 0, got {value}")
+    _check(math.isfinite(t.patience_epochs) and t.patience_epochs >= 0, "train.patience_epochs",
+           f"must be a number >= 0 (0 = train the whole budget), got {t.patience_epochs}")
+    _check(t.patience_epochs == 0 or t.epochs > 0, "train.patience_epochs",
+           "needs train.epochs > 0 (patience is counted in epochs); set train.epochs or patience_epochs: 0")
+    _check(t.val_every >= 1, "train.val_every", f"must be >= 1, got {t.val_every}")
     _check(0.0 <= t.ema_decay < 1.0, "train.ema_decay", f"must be in [0, 1) (0 = off), got {t.ema_decay}")
     _check(0 <= t.min_iterations <= t.iterations, "train.min_iterations",
            f"must be in [0, train.iterations = {t.iterations}], got {t.min_iterations}")

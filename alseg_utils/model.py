@@ -5,6 +5,8 @@ Encoders (``ModelConfig.encoder``):
 - ``resnet18/34/50/101/152``: torchvision's ResNet (v1.5: post-activation, stride on the 3x3 conv);
   ``resnet10``: the same class with one BasicBlock per stage (the light quick-setting encoder; random
   initialisation or a weights file only, as torchvision ships no ImageNet weights for it).
+- ``model.width`` (BasicBlock ResNets, random initialisation): channels of the first stage, doubled
+  at each later one; 64 is torchvision's network, 32 a quarter of its convolution cost.
 - ``resnetv2_18/34/50/101``: timm's pre-activation ResNet (He et al. 2016b, "v2"), the family of
   the authors' TF-slim ``resnet_v2_50``. Its stages output the un-normalised residual stream, so
   the final batch-norm + ReLU of the network (``final_norm``) is applied to the last stage before
@@ -147,6 +149,26 @@ def _dilate_basic_layer(layer: nn.Sequential, dilation: int, previous_dilation: 
             block.downsample[0].stride = (1, 1)
 
 
+def _narrow_basic_resnet(blocks: list[int], width: int) -> torchvision.models.ResNet:
+    """torchvision's BasicBlock ResNet with ``width, 2 width, 4 width, 8 width`` channels (64 = the standard one).
+
+    The stem and the four stages are rebuilt with torchvision's own layer builder and initialised as
+    torchvision initialises them (Kaiming-normal convolutions, unit batch-norm scales); ``fc`` is unused.
+    """
+    basic = torchvision.models.resnet.BasicBlock
+    net = torchvision.models.ResNet(basic, blocks)
+    net.inplanes = width
+    net.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+    net.bn1 = nn.BatchNorm2d(width)
+    for stage, count in enumerate(blocks, start=1):
+        layer = net._make_layer(basic, width * 2 ** (stage - 1), count, stride=1 if stage == 1 else 2)
+        setattr(net, f"layer{stage}", layer)
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+    return net
+
+
 def _torchvision_resnet(cfg: ModelConfig) -> torchvision.models.ResNet:
     """The randomly initialised torchvision ResNet of ``cfg.encoder``, strides beyond ``output_stride`` dilated."""
     dilate = [stride > cfg.output_stride for stride in (8, 16, 32)]  # layer2..4: dilate instead?
@@ -155,7 +177,11 @@ def _torchvision_resnet(cfg: ModelConfig) -> torchvision.models.ResNet:
     else:
         builder = getattr(torchvision.models, cfg.encoder)
     if cfg.encoder in ("resnet10", "resnet18", "resnet34"):  # BasicBlock: dilate by hand
-        net = builder() if cfg.encoder == "resnet10" else builder(weights=None)
+        if cfg.width != 64:
+            net = _narrow_basic_resnet({"resnet10": [1, 1, 1, 1], "resnet18": [2, 2, 2, 2],
+                                        "resnet34": [3, 4, 6, 3]}[cfg.encoder], cfg.width)
+        else:
+            net = builder() if cfg.encoder == "resnet10" else builder(weights=None)
         dilation = 1
         for stage, flag in zip((2, 3, 4), dilate, strict=True):
             if flag:

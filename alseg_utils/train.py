@@ -26,10 +26,18 @@ Optimiser: Adam with ``lr * lr_decay_rate ** (iteration / decay_steps)`` (expone
 ``aux_decay_epochs`` epochs (:func:`aux_weight_at`; the authors used 0.1 ** floor(epoch / 300)).
 With ``ema_decay > 0`` the model returned (validated, predicted with) is the exponential moving
 average of the weights and batch-norm statistics (:class:`WeightAverage`).
+
+Convergence (``train.patience_epochs > 0``, the paper's "retrain until it converges"): every
+``train.val_every`` steps the weights that would be returned are scored on the validation set;
+training stops once that loss has not improved for ``patience_epochs`` epochs (at least one check),
+or at the budget, which is then the ceiling. The weights of the lowest validation loss are returned
+(:class:`PlateauStop`). Every labelled set, small or large, thus trains until its own validation
+loss stops falling, instead of for a number of epochs chosen on one set.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 from dataclasses import dataclass, field
@@ -93,6 +101,7 @@ class TrainResult:
     seed: int
     losses: list[float] = field(default_factory=list)  # training loss (Eq. 9 without L2) per iteration
     iterations: int = 0  # optimizer steps taken
+    best_iteration: int = 0  # step whose weights were kept (= iterations unless stopped on a plateau)
 
 
 @dataclass(frozen=True)
@@ -165,6 +174,39 @@ class WeightAverage:
     def copy_to(self, model: nn.Module) -> nn.Module:
         """Load the averaged weights into ``model`` and return it."""
         model.load_state_dict(self.state)
+        return model
+
+
+class PlateauStop:
+    """Early stopping on the validation loss, keeping the weights of its lowest point.
+
+    Args:
+        val: the validation set (not empty).
+        patience_steps: stop once this many steps passed since the lowest loss, >= 1.
+        batch_size: images per validation forward pass.
+        device: where the model runs.
+    """
+
+    def __init__(self, val: LabelledSet, patience_steps: int, batch_size: int, device: torch.device) -> None:
+        self.val, self.patience, self.batch_size, self.device = val, patience_steps, batch_size, device
+        self.best_loss, self.best_iteration = math.inf, 0
+        self.best_state: dict[str, Tensor] | None = None
+
+    def check(self, iteration: int, model: DCAN) -> bool:
+        """Score ``model`` (the weights that would be returned) after ``iteration`` steps; True = stop.
+
+        ``model`` is left in eval mode; the caller puts a model it goes on training back in train mode.
+        """
+        loss = validation_loss(model, self.val, self.batch_size, self.device)
+        if math.isfinite(loss) and loss < self.best_loss:
+            self.best_loss, self.best_iteration = loss, iteration
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return iteration - self.best_iteration >= self.patience
+
+    def restore(self, model: DCAN) -> DCAN:
+        """Load the weights of the lowest validation loss into ``model`` (unchanged if none was finite)."""
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
         return model
 
 
@@ -335,6 +377,11 @@ def train_model(
     amp = amp_dtype(device, train_cfg.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     images, targets = _set_to_device(train, device)
+    stop = None
+    if train_cfg.patience_epochs > 0 and len(val):
+        patience = max(train_cfg.val_every, math.ceil(train_cfg.patience_epochs * budget.epoch))
+        stop = PlateauStop(val, patience, train_cfg.batch_size, device)
+        probe = copy.deepcopy(model) if average is not None else model  # deepcopy: no random draws
     step_losses: list[Tensor] = []
     quiet = not train_cfg.progress or not sys.stderr.isatty()
     for it in tqdm(range(len(plan)), desc=f"train (seed {seed})", leave=False, disable=quiet):
@@ -346,14 +393,25 @@ def train_model(
         scheduler.step()
         if average is not None:
             average.update(model)
+        done = it + 1
+        if stop is not None and (done % train_cfg.val_every == 0 or done == len(plan)):
+            halt = stop.check(done, average.copy_to(probe) if average is not None else model)
+            model.train()
+            if halt:
+                break
+    losses: list[float] = torch.stack(step_losses).float().cpu().tolist()
+    if stop is not None and stop.best_state is not None:
+        model = stop.restore(model)
+        return TrainResult(model=model.eval(), val_loss=stop.best_loss, seed=seed, losses=losses,
+                           iterations=len(losses), best_iteration=stop.best_iteration)
     if average is not None:
         average.copy_to(model)
-    losses: list[float] = torch.stack(step_losses).float().cpu().tolist()
     if len(val):
         val_loss = validation_loss(model, val, train_cfg.batch_size, device)
     else:
         val_loss = float(np.mean(losses[-10:]))
-    return TrainResult(model=model.eval(), val_loss=val_loss, seed=seed, losses=losses, iterations=len(plan))
+    return TrainResult(model=model.eval(), val_loss=val_loss, seed=seed, losses=losses, iterations=len(plan),
+                       best_iteration=len(plan))
 
 
 def restart_seed(seed: int, restart: int) -> int:

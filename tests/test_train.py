@@ -279,3 +279,55 @@ def test_ema_training_is_deterministic_and_differs_from_the_last_weights() -> No
     c = train_model(train, val, MODEL, fast_train_cfg(iterations=6), seed=3)
     assert a.val_loss == b.val_loss and a.losses == c.losses  # the average does not change the training
     assert a.val_loss != c.val_loss
+
+
+def test_plateau_stop_keeps_the_lowest_validation_loss_and_stops_after_patience(monkeypatch) -> None:
+    """A scripted validation curve: the stop comes ``patience`` steps after its minimum, whose weights are kept."""
+    train, val = blob_set(4, seed=0), blob_set(2, seed=1)
+    curve = iter([1.0, 0.8, 0.5, 0.6, 0.7, 0.9, 0.4, 0.3])  # one value per check (every 2 steps)
+    seen: list[float] = []
+
+    def scripted(model, val_set, batch_size, device=None):
+        model.eval()
+        value = next(curve)
+        seen.append(value)
+        with torch.no_grad():  # mark the weights with the value, to find out which were kept
+            model.object_head[0].up.bias.fill_(value)
+        return value
+
+    monkeypatch.setattr(train_mod, "validation_loss", scripted)
+    cfg = fast_train_cfg(iterations=100, epochs=100, batch_size=4, patience_epochs=3, val_every=2)
+    result = train_model(train, val, MODEL, cfg, seed=0)  # 1 step per epoch: patience 3 epochs = 3 steps
+    assert seen == [1.0, 0.8, 0.5, 0.6, 0.7]  # minimum at step 6; steps 8 and 10 do not improve; 10 - 6 >= 3
+    assert (result.iterations, result.best_iteration, result.val_loss) == (10, 6, 0.5)
+    assert len(result.losses) == 10
+    assert float(result.model.object_head[0].up.bias[0].detach()) == 0.5  # the weights of the lowest loss
+    assert not any(m.training for m in result.model.modules())
+
+
+def test_plateau_stop_with_ema_is_deterministic_and_checks_the_averaged_weights() -> None:
+    train, val = blob_set(4, seed=0), blob_set(2, seed=1)
+    cfg = fast_train_cfg(iterations=40, epochs=40, batch_size=4, patience_epochs=4, val_every=2, ema_decay=0.9,
+                         learning_rate=3e-3)
+    a, b = (train_model(train, val, MODEL, cfg, seed=1) for _ in range(2))
+    assert (a.iterations, a.best_iteration, a.val_loss) == (b.iterations, b.best_iteration, b.val_loss)
+    assert a.best_iteration <= a.iterations <= 40 and a.best_iteration % 2 == 0
+    assert a.iterations == 40 or a.iterations - a.best_iteration >= 4
+    assert validation_loss(a.model, val, 4) == pytest.approx(a.val_loss)  # the kept weights give the kept loss
+    # a run without stopping follows the same steps up to where the stopped one ended
+    full = train_model(train, val, MODEL, fast_train_cfg(iterations=40, epochs=40, batch_size=4, ema_decay=0.9,
+                                                         learning_rate=3e-3), seed=1)
+    assert full.losses[: a.iterations] == a.losses and full.best_iteration == 40
+
+
+def test_narrow_encoder_has_a_quarter_of_the_convolution_weights() -> None:
+    wide = build_model(ModelConfig(encoder="resnet10", decoder_channels=8, output_stride=32))
+    narrow = build_model(ModelConfig(encoder="resnet10", decoder_channels=8, output_stride=32, width=32))
+
+    def encoder_weights(model):
+        return sum(p.numel() for n, p in model.named_parameters() if n.startswith(("stem", "layer")))
+
+    assert encoder_weights(narrow) / encoder_weights(wide) == pytest.approx(0.25, rel=0.02)
+    out = narrow(torch.rand(2, 3, 64, 96))
+    assert out.object.shape == (2, 2, 64, 96)
+    assert [m.out_channels for m in narrow.modules() if isinstance(m, torch.nn.Conv2d)][0] == 32
