@@ -395,7 +395,9 @@ def train_model(
             average.update(model)
         done = it + 1
         if stop is not None and (done % train_cfg.val_every == 0 or done == len(plan)):
-            halt = stop.check(done, average.copy_to(probe) if average is not None else model)
+            if average is not None:
+                average.copy_to(probe)
+            halt = stop.check(done, probe)
             model.train()
             if halt:
                 break
