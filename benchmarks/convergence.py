@@ -1,7 +1,7 @@
 """Is the full-data reference converged? Validation loss at the params file's budget and at k times it.
 
 Trains the full-training-data reference of a params file (every AL training image fully labelled, the
-seed's validation images) at its training budget and again at ``--factor`` times the budget (epochs,
+seed's validation images) at its training budget and again at ``--factor`` times the budget (epochs, patience,
 floor and ceiling and the epoch-based decay schedules stretched alike), and prints both validation
 losses (object + contour cross-entropy, dropout off) and their relative gap (budget - 2x) / 2x. The
 test set is never looked at. Converged = twice the budget does not lower the validation loss by 2% or
@@ -36,8 +36,8 @@ def stretched(cfg: RunConfig, factor: float) -> RunConfig:
     out = copy.deepcopy(cfg)
     t = out.train
     if t.epochs > 0:
-        t.epochs, t.lr_decay_epochs, t.aux_decay_epochs = (v * factor for v in (t.epochs, t.lr_decay_epochs,
-                                                                                t.aux_decay_epochs))
+        t.epochs, t.lr_decay_epochs, t.aux_decay_epochs, t.patience_epochs = (v * factor for v in (
+            t.epochs, t.lr_decay_epochs, t.aux_decay_epochs, t.patience_epochs))
         t.min_iterations = int(round(t.min_iterations * factor))
         t.iterations = max(t.iterations, t.min_iterations)
     else:
