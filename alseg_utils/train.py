@@ -102,6 +102,7 @@ class TrainResult:
     losses: list[float] = field(default_factory=list)  # training loss (Eq. 9 without L2) per iteration
     iterations: int = 0  # optimizer steps taken
     best_iteration: int = 0  # step whose weights were kept (= iterations unless stopped on a plateau)
+    val_checks: list[tuple[int, float]] = field(default_factory=list)  # (step, validation loss) of each check
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,7 @@ class PlateauStop:
         self.val, self.patience, self.batch_size, self.device = val, patience_steps, batch_size, device
         self.best_loss, self.best_iteration = math.inf, 0
         self.best_state: dict[str, Tensor] | None = None
+        self.history: list[tuple[int, float]] = []  # (step, validation loss) of every check
 
     def check(self, iteration: int, model: DCAN) -> bool:
         """Score ``model`` (the weights that would be returned) after ``iteration`` steps; True = stop.
@@ -198,6 +200,7 @@ class PlateauStop:
         ``model`` is left in eval mode; the caller puts a model it goes on training back in train mode.
         """
         loss = validation_loss(model, self.val, self.batch_size, self.device)
+        self.history.append((iteration, loss))
         if math.isfinite(loss) and loss < self.best_loss:
             self.best_loss, self.best_iteration = loss, iteration
             self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -405,7 +408,7 @@ def train_model(
     if stop is not None and stop.best_state is not None:
         model = stop.restore(model)
         return TrainResult(model=model.eval(), val_loss=stop.best_loss, seed=seed, losses=losses,
-                           iterations=len(losses), best_iteration=stop.best_iteration)
+                           iterations=len(losses), best_iteration=stop.best_iteration, val_checks=stop.history)
     if average is not None:
         average.copy_to(model)
     if len(val):

@@ -47,7 +47,10 @@ def stretched(cfg: RunConfig, factor: float) -> RunConfig:
 
 
 def reference_val_loss(cfg: RunConfig, seed: int) -> tuple[float, int, float]:
-    """(validation loss, optimizer steps, seconds) of the full-data reference of ``seed``."""
+    """(validation loss, optimizer steps trained, seconds) of the full-data reference of ``seed``.
+
+    With ``train.patience_epochs`` the loss is that of the kept (lowest-loss) weights.
+    """
     cfg = copy.deepcopy(cfg)
     cfg.active.seed = seed
     data = prepare_run_data(cfg)

@@ -331,3 +331,19 @@ def test_narrow_encoder_has_a_quarter_of_the_convolution_weights() -> None:
     out = narrow(torch.rand(2, 3, 64, 96))
     assert out.object.shape == (2, 2, 64, 96)
     assert [m.out_channels for m in narrow.modules() if isinstance(m, torch.nn.Conv2d)][0] == 32
+
+
+def test_validation_curves_replay_matches_a_real_plateau_stop() -> None:
+    """benchmarks.validation_curves replays PlateauStop's rule on a recorded curve: same stop, same kept loss."""
+    from benchmarks.validation_curves import plateau_stop
+
+    train, val = blob_set(4, seed=0), blob_set(2, seed=1)
+    long_run = fast_train_cfg(iterations=30, epochs=30, batch_size=4, patience_epochs=300, val_every=2,
+                              ema_decay=0.9, learning_rate=3e-3)
+    curve = train_model(train, val, MODEL, long_run, seed=2).val_checks  # never stops early: the whole curve
+    assert [s for s, _ in curve] == list(range(2, 31, 2))
+    for patience in (2, 4):
+        cfg = fast_train_cfg(iterations=30, epochs=30, batch_size=4, patience_epochs=patience, val_every=2,
+                             ema_decay=0.9, learning_rate=3e-3)
+        real = train_model(train, val, MODEL, cfg, seed=2)
+        assert plateau_stop(curve, 1.0, patience, 30, 2) == (real.iterations, real.val_loss)
