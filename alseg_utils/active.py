@@ -49,7 +49,8 @@ from alseg_utils.train import LabelledSet, train_with_restarts
 from alseg_utils.uncertainty import score_prediction
 
 SHOWN_PER_STEP = 4  # selected images whose maps are kept for the notebooks
-_METRIC_KEYS = (*METRICS, "reliability_bins", "val_loss", "train_iterations")  # what a step record keeps of evaluation
+_METRIC_KEYS = (*METRICS, "reliability_bins", "val_loss", "train_iterations",
+                "train_best_iteration")  # what a step record keeps of evaluation
 
 
 @dataclass
