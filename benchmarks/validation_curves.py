@@ -9,7 +9,7 @@ Only the validation set is looked at: this is how the quick setting's patience a
 chosen (README). Later steps of the run train on what the long trainings selected.
 
     python -m benchmarks.validation_curves params/quick.yaml --strategy region --acquisition random --seed 0
-    python -m benchmarks.validation_curves params/quick.yaml --reference --seed 0
+    python -m benchmarks.validation_curves params/quick.yaml --reference --seed 0 [--set model.width=64]
 
 Deterministic on the CPU; one compute thread (``OMP_NUM_THREADS=1``) as a sweep worker has.
 """
@@ -23,6 +23,7 @@ import tempfile
 from typing import Any
 
 import torch
+import yaml
 
 import alseg_utils.active as active
 from alseg_utils.config import UNLABELLED, load_config
@@ -62,10 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ceiling", type=float, default=80.0, help="epochs every training runs")
     p.add_argument("--patience", type=float, nargs="+", default=[10.0, 15.0, 20.0])
     p.add_argument("--ceilings", type=float, nargs="+", default=[60.0, 80.0], help="epochs, replayed")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override a params key")
     args = p.parse_args(argv)
+    overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
     cfg = load_config(args.params, {
-        "active.strategy": args.strategy, "active.acquisition": args.acquisition, "active.seed": args.seed,
-        "train.epochs": args.ceiling, "train.patience_epochs": 10.0 * args.ceiling})
+        **overrides, "active.strategy": args.strategy, "active.acquisition": args.acquisition,
+        "active.seed": args.seed, "train.epochs": args.ceiling, "train.patience_epochs": 10.0 * args.ceiling})
     t = cfg.train
     trainings: list[tuple[Any, TrainResult]] = []
     real = active.train_with_restarts
