@@ -24,6 +24,7 @@ from alseg_utils.errors import ConfigError
 
 TORCHVISION_ENCODERS = ("resnet10", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152")  # ResNet v1.5
 NO_IMAGENET_WEIGHTS = ("resnet10",)  # built from torchvision's ResNet class; no ImageNet weights ship for it
+LOSS_NORMALISERS = ("batch", "training")  # train.loss_normaliser
 NARROW_ENCODERS = ("resnet10", "resnet18", "resnet34")  # BasicBlock ResNets: model.width may be below 64
 TIMM_ENCODERS = ("resnetv2_18", "resnetv2_34", "resnetv2_50", "resnetv2_101")  # pre-activation (timm)
 ENCODERS = TORCHVISION_ENCODERS + TIMM_ENCODERS
@@ -122,6 +123,10 @@ class TrainConfig:
     # epochs and keep the weights of its lowest point ("retrain until it converges"); the budget is the ceiling
     patience_epochs: float = 0.0
     val_every: int = 10  # optimizer steps between two validation checks when patience_epochs > 0
+    # each cross-entropy is summed over labelled pixels and divided by: "batch" = the batch's labelled pixels
+    # (the authors' mean); "training" = the mean labelled pixels of a batch over the whole training (one constant,
+    # so a window pixel in a batch of windows weighs no more than a pixel of a fully labelled image)
+    loss_normaliser: str = "batch"
     flips: bool = True
     rotation: float = 20.0  # max degrees of random rotation
     brightness: float = 0.1  # max additive brightness jitter, images in [0, 1]
@@ -399,6 +404,7 @@ def validate_config(cfg: RunConfig) -> None:
            f"must be a number >= 0 (0 = train the whole budget), got {t.patience_epochs}")
     _check(t.patience_epochs == 0 or t.epochs > 0, "train.patience_epochs",
            "needs train.epochs > 0 (patience is counted in epochs); set train.epochs or patience_epochs: 0")
+    _check_choice(t.loss_normaliser, LOSS_NORMALISERS, "train.loss_normaliser")
     _check(t.val_every >= 1, "train.val_every", f"must be >= 1, got {t.val_every}")
     _check(0.0 <= t.ema_decay < 1.0, "train.ema_decay", f"must be in [0, 1) (0 = off), got {t.ema_decay}")
     _check(0 <= t.min_iterations <= t.iterations, "train.min_iterations",

@@ -176,6 +176,24 @@ def plan_crops(labelled: Tensor, size: list[int], iterations: int, batch_size: i
     return CropPlan(images.view(shape), tops.view(shape), lefts.view(shape), list(size))
 
 
+def labelled_in_crops(labelled: Tensor, plan: CropPlan) -> Tensor:
+    """Labelled pixels inside every crop of a plan (box sums of a summed-area table).
+
+    Args:
+        labelled: [N, H, W], bool.
+        plan: the training's :class:`CropPlan`.
+
+    Returns:
+        [iterations, batch], int64.
+    """
+    h, w = plan.size
+    table = torch.zeros(labelled.shape[0], labelled.shape[1] + 1, labelled.shape[2] + 1, dtype=torch.int64)
+    table[:, 1:, 1:] = labelled.long().cumsum(1).cumsum(2)  # [N, H+1, W+1]
+    n, top, left = plan.images, plan.tops, plan.lefts  # [iterations, batch] each
+    return (table[n, top + h, left + w] - table[n, top, left + w] - table[n, top + h, left]
+            + table[n, top, left])
+
+
 def crop_batch(images: Tensor, targets: Tensor, tops: Tensor, lefts: Tensor,
                size: list[int]) -> tuple[Tensor, Tensor]:
     """Cut one crop per sample (the same window for the image and its label maps).

@@ -50,7 +50,7 @@ from tqdm import tqdm
 
 from alseg_utils.augment import augment_crops
 from alseg_utils.config import UNLABELLED, ModelConfig, TrainConfig
-from alseg_utils.crops import crop_batch, crops_per_epoch, plan_crops
+from alseg_utils.crops import crop_batch, crops_per_epoch, labelled_in_crops, plan_crops
 from alseg_utils.devices import model_device, resolve_device
 from alseg_utils.model import DCAN, DCANOutput, build_model
 from alseg_utils.run_folder import load_checkpoint, save_checkpoint  # noqa: F401 - moved there, re-exported
@@ -228,22 +228,27 @@ def aux_weight_at(iteration: int, cfg: TrainConfig, every: float | None = None) 
     return float(cfg.aux_weight * cfg.aux_decay ** math.floor(iteration / every))
 
 
-def masked_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
-    """Mean cross-entropy over labelled pixels; 0 (not NaN) when no pixel is labelled.
+def masked_cross_entropy(logits: Tensor, target: Tensor, normaliser: float | None = None) -> Tensor:
+    """Cross-entropy summed over labelled pixels, divided by their number or by ``normaliser``.
 
     Args:
         logits: [B, C, H, W], any real values.
         target: [B, H, W], long, class index or 255 (ignored: contributes no loss, no gradient).
+        normaliser: None = the batch's labelled pixels (the mean; 0, not NaN, when none is labelled);
+            a number > 0 = a constant, so that every labelled pixel weighs the same in every batch.
 
     Returns:
         Scalar tensor (float32).
     """
     total = F.cross_entropy(logits.float(), target, ignore_index=UNLABELLED, reduction="sum")
+    if normaliser is not None:
+        return total / normaliser
     count = (target != UNLABELLED).sum().clamp_min(1)
     return total / count
 
 
-def dcan_loss(out: DCANOutput, labels: Tensor, contours: Tensor, aux_weight: float) -> Tensor:
+def dcan_loss(out: DCANOutput, labels: Tensor, contours: Tensor, aux_weight: float,
+              normaliser: float | None = None) -> Tensor:
     """Eq. 9 without the L2 term (handled by Adam's ``weight_decay``; see the module docstring).
 
     Args:
@@ -251,13 +256,15 @@ def dcan_loss(out: DCANOutput, labels: Tensor, contours: Tensor, aux_weight: flo
         labels: object targets, [B, H, W], long in {0, 1, 255}.
         contours: contour targets, [B, H, W], long in {0, 1, 255}.
         aux_weight: ``w``, weight of the summed side-output losses.
+        normaliser: of every cross-entropy (:func:`masked_cross_entropy`).
 
     Returns:
         Scalar: CE(fused object) + CE(fused contour) + w * sum over side outputs of both CEs.
     """
-    final = masked_cross_entropy(out.object, labels) + masked_cross_entropy(out.contour, contours)
-    aux: Tensor | int = sum(masked_cross_entropy(o, labels) for o in out.aux_object)
-    aux = aux + sum(masked_cross_entropy(c, contours) for c in out.aux_contour)
+    n = normaliser
+    final = masked_cross_entropy(out.object, labels, n) + masked_cross_entropy(out.contour, contours, n)
+    aux: Tensor | int = sum(masked_cross_entropy(o, labels, n) for o in out.aux_object)
+    aux = aux + sum(masked_cross_entropy(c, contours, n) for c in out.aux_contour)
     return final + aux_weight * aux
 
 
@@ -309,6 +316,7 @@ def train_step(
     targets: Tensor,
     aux_weight: float,
     amp: torch.dtype | None = None,
+    normaliser: float | None = None,
 ) -> Tensor:
     """One optimizer step on an (augmented) batch.
 
@@ -320,6 +328,7 @@ def train_step(
         targets: [B, 2, H, W], integer (object, contour) in {0, 1, 255}.
         aux_weight: ``w`` of Eq. 9 at this iteration.
         amp: autocast dtype on CUDA, None for fp32.
+        normaliser: of the cross-entropies (:func:`masked_cross_entropy`; None = the batch's labelled pixels).
 
     Returns:
         The loss (detached scalar tensor, still on the device).
@@ -327,7 +336,7 @@ def train_step(
     with torch.autocast(images.device.type, dtype=amp, enabled=amp is not None):
         out = model(images)
     targets = targets.long()
-    loss = dcan_loss(out, targets[:, 0], targets[:, 1], aux_weight)
+    loss = dcan_loss(out, targets[:, 0], targets[:, 1], aux_weight, normaliser)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.step(optimizer)
@@ -375,6 +384,9 @@ def train_model(
         raise ValueError("train_model: no pixel of the training set is labelled; label at least one image")
     budget = training_budget(train_cfg, crops_per_epoch(labelled, train_cfg.crop_size))
     plan = plan_crops(labelled, train_cfg.crop_size, budget.iterations, train_cfg.batch_size, generator)
+    normaliser = None  # "batch": each batch's labelled pixels
+    if train_cfg.loss_normaliser == "training":  # one constant: a labelled pixel weighs the same in every batch
+        normaliser = max(1.0, float(labelled_in_crops(labelled, plan).sum(1).double().mean()))
     optimizer, scheduler = make_optimizer(model, train_cfg, budget.lr_decay_steps)
     average = WeightAverage(model, train_cfg.ema_decay) if train_cfg.ema_decay > 0 else None
     amp = amp_dtype(device, train_cfg.amp)
@@ -392,7 +404,7 @@ def train_model(
         x, y = crop_batch(images[idx], targets[idx], plan.tops[it], plan.lefts[it], plan.size)
         x, y = augment_crops(x.float() / 255.0, y, train_cfg, generator)
         step_losses.append(train_step(model, optimizer, scaler, x, y,
-                                      aux_weight_at(it, train_cfg, budget.aux_decay_every), amp))
+                                      aux_weight_at(it, train_cfg, budget.aux_decay_every), amp, normaliser))
         scheduler.step()
         if average is not None:
             average.update(model)

@@ -347,3 +347,35 @@ def test_validation_curves_replay_matches_a_real_plateau_stop() -> None:
                              ema_decay=0.9, learning_rate=3e-3)
         real = train_model(train, val, MODEL, cfg, seed=2)
         assert plateau_stop(curve, 1.0, patience, 30, 2) == (real.iterations, real.val_loss)
+
+
+def test_training_normaliser_weighs_every_labelled_pixel_alike() -> None:
+    logits, target = torch.randn(2, 2, 4, 4), torch.randint(0, 2, (2, 4, 4))
+    target[1] = 255  # the second crop holds no label
+    total = F.cross_entropy(logits, target, ignore_index=255, reduction="sum")
+    assert masked_cross_entropy(logits, target) == pytest.approx(float(total / 16))  # the batch's 16 labels
+    assert masked_cross_entropy(logits, target, 32.0) == pytest.approx(float(total / 32))  # a fixed constant
+    # fully labelled images of one size: the training's constant is every batch's count, so nothing changes
+    train, val = blob_set(4, seed=0), blob_set(2, seed=1)
+    batch = train_model(train, val, MODEL, fast_train_cfg(iterations=4, rotation=0.0), seed=0)  # no rotated corners
+    constant = train_model(train, val, MODEL, fast_train_cfg(iterations=4, rotation=0.0, loss_normaliser="training"),
+                           seed=0)
+    assert batch.losses == constant.losses
+    # windows only on some images: the two normalisers differ
+    train.labels[2:, :, 8:] = 255
+    train.contours[2:, :, 8:] = 255
+    batch = train_model(train, val, MODEL, fast_train_cfg(iterations=4), seed=0)
+    constant = train_model(train, val, MODEL, fast_train_cfg(iterations=4, loss_normaliser="training"), seed=0)
+    assert batch.losses != constant.losses
+
+
+def test_labelled_in_crops_counts_each_crop() -> None:
+    from alseg_utils.crops import labelled_in_crops, plan_crops
+
+    g = torch.Generator().manual_seed(0)
+    labelled = torch.rand(5, 20, 30, generator=g) > 0.7
+    plan = plan_crops(labelled, [8, 12], 7, 3, g)
+    expected = torch.tensor([[int(labelled[plan.images[i, b], plan.tops[i, b]:plan.tops[i, b] + 8,
+                                               plan.lefts[i, b]:plan.lefts[i, b] + 12].sum()) for b in range(3)]
+                             for i in range(7)])
+    assert torch.equal(labelled_in_crops(labelled, plan), expected)
