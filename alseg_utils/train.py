@@ -27,6 +27,11 @@ Optimiser: Adam with ``lr * lr_decay_rate ** (iteration / decay_steps)`` (expone
 With ``ema_decay > 0`` the model returned (validated, predicted with) is the exponential moving
 average of the weights and batch-norm statistics (:class:`WeightAverage`).
 
+Each cross-entropy is a mean over the batch's labelled pixels (the authors' choice), or, with
+``train.loss_normaliser: training``, the sum divided by one constant per training (the mean labelled
+pixels of a batch, :func:`alseg_utils.crops.labelled_in_crops`), so that a window pixel in a batch of
+windows weighs no more than a pixel of a fully labelled image.
+
 Convergence (``train.patience_epochs > 0``, the paper's "retrain until it converges"): every
 ``train.val_every`` steps the weights that would be returned are scored on the validation set;
 training stops once that loss has not improved for ``patience_epochs`` epochs (at least one check),
