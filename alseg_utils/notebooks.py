@@ -11,6 +11,7 @@ the sweep's jobs and report (:mod:`alseg_utils.sweep`) go through it.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import tempfile
@@ -33,6 +34,7 @@ NOTEBOOK_ORDER = (
 KERNEL_LOG_LEVEL = "--IPKernelApp.log_level=CRITICAL"
 
 
+@functools.cache  # one class per process, not one per executed notebook
 def _kernel_manager_class() -> type:
     """The kernel manager papermill starts kernels with: local sockets on POSIX, TCP elsewhere.
 
