@@ -17,6 +17,8 @@ from pathlib import Path
 from alseg_utils.config import ACQUISITIONS, EFFORT_AXES, METHODS, load_config
 from alseg_utils.errors import AlsegError
 
+MAIN_JOB = "quick"  # the name of the Makefile's default params file: its figures are the README's, in figures/
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="alseg", description=__doc__.splitlines()[0])
@@ -59,8 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     repro = sub.add_parser("reproduce", help="sweep + report for one or more params files")
     repro.add_argument("params", nargs="+")
     repro.add_argument("--workers", type=int, default=2)
-    repro.add_argument("--figures", help="where figures go (default: figures/; figures/<name>/ per params "
-                       "file when several are given)")
+    repro.add_argument("--figures", help="where figures go (default: figures/ for the main job "
+                       f"{MAIN_JOB!r}, figures/<name>/ for any other params file; with --figures DIR: DIR for "
+                       "one params file, DIR/<name>/ each for several)")
 
     export = sub.add_parser("export", help="write what a --oracle files run waits for, for annotation")
     export.add_argument("run_dir", help="the run folder (--out of alseg run)")
@@ -158,19 +161,34 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def figures_folder(name: str, given: str | None, several: bool) -> Path:
+    """Where ``alseg reproduce`` writes the report of the params file called ``name``.
+
+    No figure of one params file may overwrite another's: without ``--figures`` the main job
+    (:data:`MAIN_JOB`) writes to ``figures/`` and every other params file to ``figures/<name>/``; a
+    given folder is used as is for one params file and gets a ``<name>/`` folder per file for several.
+
+    Args:
+        name: the params file's ``name``.
+        given: the ``--figures`` argument, or ``None``.
+        several: whether more than one params file is reproduced.
+    """
+    if given is None:
+        return Path("figures") if name == MAIN_JOB else Path("figures") / name
+    return Path(given) / name if several else Path(given)
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from alseg_utils.sweep import reproduction_summary, run_report, run_sweep
 
     failed = False
     configs = [load_config(params) for params in args.params]  # every file checked before any sweep starts
-    figures = Path(args.figures) if args.figures else Path("figures")
     summaries = []
     for params, cfg in zip(args.params, configs, strict=True):
         start = time.perf_counter()
         outcomes = run_sweep(params, workers=args.workers)
         failed |= any(o.status == "failed" for o in outcomes)
-        # one params file: figures/ itself; several: figures/<name>/ each, so none overwrites another
-        where = figures if len(configs) == 1 else figures / cfg.name
+        where = figures_folder(cfg.name, args.figures, several=len(configs) > 1)
         run_report(Path("runs") / cfg.name, where)
         summaries.append(reproduction_summary(Path("runs") / cfg.name, where.resolve(), time.perf_counter() - start))
     print("\n".join(summaries))

@@ -100,8 +100,15 @@ def test_reproduce_keeps_each_params_files_figures_apart(tmp_path: Path, monkeyp
     monkeypatch.setattr(sweep, "run_report", lambda results, figures: calls.append((Path(results).name, figures)))
     monkeypatch.setattr(sweep, "reproduction_summary", lambda runs, figures, seconds: f"summary of {Path(runs).name}")
     assert main(["reproduce", "a.yaml"]) == 0
-    assert calls == [("a", Path("figures"))]
+    assert calls == [("a", Path("figures") / "a")]  # not over the main job's figures
     assert capsys.readouterr().out.strip().splitlines()[-1] == "summary of a"  # the last thing it prints
+    calls.clear()
+    (tmp_path / "quick.yaml").write_text(yaml.safe_dump({"name": "quick"}))
+    assert main(["reproduce", "quick.yaml", "a.yaml"]) == 0
+    assert calls == [("quick", Path("figures")), ("a", Path("figures") / "a")]  # the main job's are the README's
+    calls.clear()
+    assert main(["reproduce", "a.yaml", "--figures", "out"]) == 0
+    assert calls == [("a", Path("out"))]
     calls.clear()
     assert main(["reproduce", "a.yaml", "b.yaml", "--figures", "out"]) == 0
     assert calls == [("a", Path("out") / "a"), ("b", Path("out") / "b")]
