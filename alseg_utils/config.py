@@ -122,6 +122,9 @@ class TrainConfig:
     # > 0 (needs epochs > 0 and a validation set): stop once the validation loss has not improved for this many
     # epochs and keep the weights of its lowest point ("retrain until it converges"); the budget is the ceiling
     patience_epochs: float = 0.0
+    # with patience_epochs > 0: no plateau stop before this many epochs (the minimum of an early, high-rate phase
+    # is often transient); the lowest validation loss of the whole training is still the one kept
+    plateau_start_epochs: float = 0.0
     val_every: int = 10  # optimizer steps between two validation checks when patience_epochs > 0
     # each cross-entropy is summed over labelled pixels and divided by: "batch" = the batch's labelled pixels
     # (the authors' mean); "training" = the mean labelled pixels of a batch over the whole training (one constant,
@@ -405,6 +408,8 @@ def validate_config(cfg: RunConfig) -> None:
     _check(t.patience_epochs == 0 or t.epochs > 0, "train.patience_epochs",
            "needs train.epochs > 0 (patience is counted in epochs); set train.epochs or patience_epochs: 0")
     _check_choice(t.loss_normaliser, LOSS_NORMALISERS, "train.loss_normaliser")
+    _check(math.isfinite(t.plateau_start_epochs) and t.plateau_start_epochs >= 0, "train.plateau_start_epochs",
+           f"must be a number >= 0 (0 = a plateau may stop a training at any step), got {t.plateau_start_epochs}")
     _check(t.val_every >= 1, "train.val_every", f"must be >= 1, got {t.val_every}")
     _check(0.0 <= t.ema_decay < 1.0, "train.ema_decay", f"must be in [0, 1) (0 = off), got {t.ema_decay}")
     _check(0 <= t.min_iterations <= t.iterations, "train.min_iterations",

@@ -35,9 +35,10 @@ windows weighs no more than a pixel of a fully labelled image.
 Convergence (``train.patience_epochs > 0``, the paper's "retrain until it converges"): every
 ``train.val_every`` steps the weights that would be returned are scored on the validation set;
 training stops once that loss has not improved for ``patience_epochs`` epochs (at least one check),
-or at the budget, which is then the ceiling. The weights of the lowest validation loss are returned
-(:class:`PlateauStop`). Every labelled set, small or large, thus trains until its own validation
-loss stops falling, instead of for a number of epochs chosen on one set.
+but not before ``plateau_start_epochs`` epochs, or at the budget, which is then the ceiling. The
+weights of the lowest validation loss are returned (:class:`PlateauStop`). Every labelled set, small
+or large, thus trains until its own validation loss stops falling, instead of for a number of epochs
+chosen on one set.
 """
 
 from __future__ import annotations
@@ -191,10 +192,13 @@ class PlateauStop:
         patience_steps: stop once this many steps passed since the lowest loss, >= 1.
         batch_size: images per validation forward pass.
         device: where the model runs.
+        start_step: no stop before this many steps (the lowest loss is tracked from the first check).
     """
 
-    def __init__(self, val: LabelledSet, patience_steps: int, batch_size: int, device: torch.device) -> None:
+    def __init__(self, val: LabelledSet, patience_steps: int, batch_size: int, device: torch.device,
+                 start_step: int = 0) -> None:
         self.val, self.patience, self.batch_size, self.device = val, patience_steps, batch_size, device
+        self.start = start_step
         self.best_loss, self.best_iteration = math.inf, 0
         self.best_state: dict[str, Tensor] | None = None
         self.history: list[tuple[int, float]] = []  # (step, validation loss) of every check
@@ -209,7 +213,7 @@ class PlateauStop:
         if math.isfinite(loss) and loss < self.best_loss:
             self.best_loss, self.best_iteration = loss, iteration
             self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        return iteration - self.best_iteration >= self.patience
+        return iteration >= self.start and iteration - self.best_iteration >= self.patience
 
     def restore(self, model: DCAN) -> DCAN:
         """Load the weights of the lowest validation loss into ``model`` (unchanged if none was finite)."""
@@ -400,7 +404,8 @@ def train_model(
     stop = None
     if train_cfg.patience_epochs > 0 and len(val):
         patience = max(train_cfg.val_every, math.ceil(train_cfg.patience_epochs * budget.epoch))
-        stop = PlateauStop(val, patience, train_cfg.batch_size, device)
+        start = math.ceil(train_cfg.plateau_start_epochs * budget.epoch)
+        stop = PlateauStop(val, patience, train_cfg.batch_size, device, start_step=start)
         probe = copy.deepcopy(model) if average is not None else model  # deepcopy: no random draws
     step_losses: list[Tensor] = []
     quiet = not train_cfg.progress or not sys.stderr.isatty()

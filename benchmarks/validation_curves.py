@@ -34,20 +34,22 @@ EPOCHS_SHOWN = (20, 40, 60, 80)
 
 
 def plateau_stop(checks: list[tuple[int, float]], epoch: float, patience: float, ceiling: int,
-                 val_every: int) -> tuple[int, float]:
+                 val_every: int, start: float = 0.0) -> tuple[int, float]:
     """(steps trained, kept validation loss) of a plateau stop replayed on a recorded curve.
 
     The same rule as :class:`alseg_utils.train.PlateauStop`: stop once ``max(val_every,
-    ceil(patience x epoch))`` steps have passed since the lowest loss, or at ``ceiling`` steps.
+    ceil(patience x epoch))`` steps have passed since the lowest loss, but not before ``ceil(start x
+    epoch)`` steps, or at ``ceiling`` steps.
     """
     wait = max(val_every, math.ceil(patience * epoch))
+    first = math.ceil(start * epoch)
     best, best_step, step = math.inf, 0, 0
     for step, loss in checks:
         if step > ceiling:
             return ceiling, best
         if loss < best:
             best, best_step = loss, step
-        if step - best_step >= wait:
+        if step >= first and step - best_step >= wait:
             return step, best
     return step, best
 
@@ -63,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ceiling", type=float, default=80.0, help="epochs every training runs")
     p.add_argument("--patience", type=float, nargs="+", default=[10.0, 15.0, 20.0])
     p.add_argument("--ceilings", type=float, nargs="+", default=[60.0, 80.0], help="epochs, replayed")
+    p.add_argument("--starts", type=float, nargs="+", default=[0.0],
+                   help="epochs before which no plateau stop happens (train.plateau_start_epochs), replayed")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override a params key")
     args = p.parse_args(argv)
     overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
@@ -100,15 +104,16 @@ def main(argv: list[str] | None = None) -> int:
         for ceiling_epochs in args.ceilings:
             ceiling = max(t.min_iterations, math.ceil(ceiling_epochs * epoch))
             for patience in args.patience:
-                steps, kept = plateau_stop(result.val_checks, epoch, patience, ceiling, t.val_every)
-                totals.setdefault((ceiling_epochs, patience), [0.0, 0.0])
-                totals[(ceiling_epochs, patience)][0] += steps
-                totals[(ceiling_epochs, patience)][1] += kept
-                print(f"    ceiling {ceiling_epochs:g} epochs, patience {patience:g}: stops at step {steps}, "
-                      f"keeps {kept:.4f}")
-    for (ceiling_epochs, patience), (all_steps, all_kept) in sorted(totals.items()):
-        print(f"ceiling {ceiling_epochs:g} epochs, patience {patience:g}: {all_steps:.0f} steps in all, "
-              f"mean kept validation loss {all_kept / len(trainings):.4f}")
+                for start in args.starts:
+                    steps, kept = plateau_stop(result.val_checks, epoch, patience, ceiling, t.val_every, start)
+                    totals.setdefault((ceiling_epochs, patience, start), [0.0, 0.0])
+                    totals[(ceiling_epochs, patience, start)][0] += steps
+                    totals[(ceiling_epochs, patience, start)][1] += kept
+                    print(f"    ceiling {ceiling_epochs:g} epochs, patience {patience:g}, start {start:g}: "
+                          f"stops at step {steps}, keeps {kept:.4f}")
+    for (ceiling_epochs, patience, start), (all_steps, all_kept) in sorted(totals.items()):
+        print(f"ceiling {ceiling_epochs:g} epochs, patience {patience:g}, start {start:g}: {all_steps:.0f} steps "
+              f"in all, mean kept validation loss {all_kept / len(trainings):.4f}")
     return 0
 
 

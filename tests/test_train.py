@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -305,6 +306,28 @@ def test_plateau_stop_keeps_the_lowest_validation_loss_and_stops_after_patience(
     assert not any(m.training for m in result.model.modules())
 
 
+def test_no_plateau_stop_before_the_start_but_the_lowest_loss_of_the_whole_training_is_kept(monkeypatch) -> None:
+    """An early, transient minimum does not end a training before ``plateau_start_epochs``."""
+    train, val = blob_set(4, seed=0), blob_set(2, seed=1)
+    curve = iter([0.5, 0.9, 0.8, 0.7, 0.6, 0.55, 0.52, 0.6, 0.7, 0.8])  # every 2 steps: a minimum at step 2
+    seen: list[float] = []
+
+    def scripted(model, val_set, batch_size, device=None):
+        model.eval()
+        seen.append(value := next(curve))
+        with torch.no_grad():
+            model.object_head[0].up.bias.fill_(value)
+        return value
+
+    monkeypatch.setattr(train_mod, "validation_loss", scripted)
+    cfg = fast_train_cfg(iterations=100, epochs=100, batch_size=4, patience_epochs=3, val_every=2,
+                         plateau_start_epochs=11)
+    result = train_model(train, val, MODEL, cfg, seed=0)  # 1 step per epoch: start at step 11
+    assert len(seen) == 6  # without the start it would stop at step 6 (6 - 2 >= 3); the first check >= 11 is 12
+    assert (result.iterations, result.best_iteration, result.val_loss) == (12, 2, 0.5)
+    assert float(result.model.object_head[0].up.bias[0].detach()) == 0.5
+
+
 def test_plateau_stop_with_ema_is_deterministic_and_checks_the_averaged_weights() -> None:
     train, val = blob_set(4, seed=0), blob_set(2, seed=1)
     cfg = fast_train_cfg(iterations=40, epochs=40, batch_size=4, patience_epochs=4, val_every=2, ema_decay=0.9,
@@ -347,6 +370,9 @@ def test_validation_curves_replay_matches_a_real_plateau_stop() -> None:
                              ema_decay=0.9, learning_rate=3e-3)
         real = train_model(train, val, MODEL, cfg, seed=2)
         assert plateau_stop(curve, 1.0, patience, 30, 2) == (real.iterations, real.val_loss)
+        late = train_model(train, val, MODEL, replace(cfg, plateau_start_epochs=13.0), seed=2)
+        assert plateau_stop(curve, 1.0, patience, 30, 2, start=13.0) == (late.iterations, late.val_loss)
+        assert late.iterations >= 14
 
 
 def test_training_normaliser_weighs_every_labelled_pixel_alike() -> None:
