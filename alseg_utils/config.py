@@ -130,6 +130,10 @@ class TrainConfig:
     # (the authors' mean); "training" = the mean labelled pixels of a batch over the whole training (one constant,
     # so a window pixel in a batch of windows weighs no more than a pixel of a fully labelled image)
     loss_normaliser: str = "batch"
+    # true: each step's learning rate x the batch's labelled pixels / (batch_size x crop pixels). Adam is blind to
+    # the scale of a loss, so without it a batch of four 16x16 windows moves the weights as far as a batch of four
+    # fully labelled images; fully labelled sets train exactly as without it
+    lr_by_labels: bool = False
     flips: bool = True
     rotation: float = 20.0  # max degrees of random rotation
     brightness: float = 0.1  # max additive brightness jitter, images in [0, 1]

@@ -278,7 +278,7 @@ def dcan_loss(out: DCANOutput, labels: Tensor, contours: Tensor, aux_weight: flo
 
 
 def make_optimizer(
-    model: nn.Module, cfg: TrainConfig, decay_steps: float | None = None
+    model: nn.Module, cfg: TrainConfig, decay_steps: float | None = None, step_scale: Tensor | None = None
 ) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.LambdaLR]:
     """Adam with L2 on convolution weights and per-iteration exponential learning-rate decay.
 
@@ -287,6 +287,8 @@ def make_optimizer(
         cfg: ``learning_rate``, ``weight_decay`` (lambda of Eq. 9), ``lr_decay_rate``, ``lr_decay_steps``.
         decay_steps: steps per ``lr_decay_rate`` factor (:attr:`TrainingBudget.lr_decay_steps`,
             ``inf`` = constant); default ``cfg.lr_decay_steps``.
+        step_scale: [iterations], float, a factor on the rate of every step (``train.lr_by_labels``);
+            None = 1.
 
     Returns:
         The optimizer and a scheduler to step once per iteration.
@@ -299,7 +301,12 @@ def make_optimizer(
     except (RuntimeError, ValueError):
         optimizer = torch.optim.Adam(groups, lr=cfg.learning_rate)
     rate, steps = cfg.lr_decay_rate, cfg.lr_decay_steps if decay_steps is None else decay_steps
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: rate ** (it / steps))
+    scale = [] if step_scale is None else step_scale.tolist()
+
+    def factor(it: int) -> float:
+        return rate ** (it / steps) * (scale[it] if it < len(scale) else 1.0)
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     return optimizer, scheduler
 
 
@@ -394,9 +401,13 @@ def train_model(
     budget = training_budget(train_cfg, crops_per_epoch(labelled, train_cfg.crop_size))
     plan = plan_crops(labelled, train_cfg.crop_size, budget.iterations, train_cfg.batch_size, generator)
     normaliser = None  # "batch": each batch's labelled pixels
+    in_view = labelled_in_crops(labelled, plan).sum(1).double()  # [iterations]: labelled pixels of each batch
     if train_cfg.loss_normaliser == "training":  # one constant: a labelled pixel weighs the same in every batch
-        normaliser = max(1.0, float(labelled_in_crops(labelled, plan).sum(1).double().mean()))
-    optimizer, scheduler = make_optimizer(model, train_cfg, budget.lr_decay_steps)
+        normaliser = max(1.0, float(in_view.mean()))
+    step_scale = None
+    if train_cfg.lr_by_labels:  # a step moves the weights in proportion to the labels it shows
+        step_scale = in_view / (train_cfg.batch_size * plan.size[0] * plan.size[1])
+    optimizer, scheduler = make_optimizer(model, train_cfg, budget.lr_decay_steps, step_scale)
     average = WeightAverage(model, train_cfg.ema_decay) if train_cfg.ema_decay > 0 else None
     amp = amp_dtype(device, train_cfg.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)

@@ -36,8 +36,9 @@ def stretched(cfg: RunConfig, factor: float) -> RunConfig:
     out = copy.deepcopy(cfg)
     t = out.train
     if t.epochs > 0:
-        t.epochs, t.lr_decay_epochs, t.aux_decay_epochs, t.patience_epochs = (v * factor for v in (
-            t.epochs, t.lr_decay_epochs, t.aux_decay_epochs, t.patience_epochs))
+        t.epochs, t.lr_decay_epochs, t.aux_decay_epochs, t.patience_epochs, t.plateau_start_epochs = (
+            v * factor for v in (t.epochs, t.lr_decay_epochs, t.aux_decay_epochs, t.patience_epochs,
+                                 t.plateau_start_epochs))
         t.min_iterations = int(round(t.min_iterations * factor))
         t.iterations = max(t.iterations, t.min_iterations)
     else:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 import alseg_utils.train as train_mod
-from alseg_utils.config import ModelConfig, TrainConfig
+from alseg_utils.config import UNLABELLED, ModelConfig, TrainConfig
 from alseg_utils.errors import RunStateError
 from alseg_utils.model import DCANOutput, build_model
 from alseg_utils.train import (
@@ -405,3 +405,40 @@ def test_labelled_in_crops_counts_each_crop() -> None:
                                                plan.lefts[i, b]:plan.lefts[i, b] + 12].sum()) for b in range(3)]
                              for i in range(7)])
     assert torch.equal(labelled_in_crops(labelled, plan), expected)
+
+
+def test_convergence_check_stretches_every_epoch_setting_of_a_training() -> None:
+    """benchmarks.convergence's "twice the budget": ceiling, floor, patience, plateau start and schedules x2."""
+    from alseg_utils.config import load_config
+    from benchmarks.convergence import stretched
+
+    cfg = load_config("params/quick.yaml", {
+        "train.epochs": 60, "train.min_iterations": 100, "train.lr_decay_epochs": 40, "train.aux_decay_epochs": 10,
+        "train.patience_epochs": 15, "train.plateau_start_epochs": 20})
+    t = stretched(cfg, 2.0).train
+    assert (t.epochs, t.min_iterations, t.lr_decay_epochs, t.aux_decay_epochs, t.patience_epochs,
+            t.plateau_start_epochs) == (120, 200, 80, 20, 30, 40)
+    assert cfg.train.epochs == 60  # the original is left as it was
+
+
+def test_learning_rate_follows_the_labels_of_each_batch() -> None:
+    """``lr_by_labels``: the rate of step t is the schedule's x step_scale[t]; fully labelled sets are unchanged."""
+    model = build_model(MODEL)
+    cfg = fast_train_cfg(learning_rate=0.01, lr_decay_rate=0.1, lr_decay_steps=10)
+    scale = torch.tensor([1.0, 0.25, 0.5])
+    optimizer, scheduler = make_optimizer(model, cfg, step_scale=scale)
+    rates = []
+    for _ in range(4):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates == pytest.approx([0.01, 0.01 * 0.1 ** 0.1 * 0.25, 0.01 * 0.1 ** 0.2 * 0.5, 0.01 * 0.1 ** 0.3])
+    train, val = blob_set(4, seed=0), blob_set(2, seed=1)
+    plain = train_model(train, val, MODEL, fast_train_cfg(iterations=4, rotation=0.0), seed=0)
+    scaled = train_model(train, val, MODEL, fast_train_cfg(iterations=4, rotation=0.0, lr_by_labels=True), seed=0)
+    assert scaled.losses == plain.losses  # every batch fully labelled: scale 1
+    half = LabelledSet(train.images, train.labels.copy(), train.contours.copy())
+    half.labels[:, :16], half.contours[:, :16] = UNLABELLED, UNLABELLED  # the top half of every image unlabelled
+    a = train_model(half, val, MODEL, fast_train_cfg(iterations=3, rotation=0.0), seed=0)
+    b = train_model(half, val, MODEL, fast_train_cfg(iterations=3, rotation=0.0, lr_by_labels=True), seed=0)
+    assert a.losses[0] == b.losses[0] and a.losses[1:] != b.losses[1:]  # same start, half-size steps after
