@@ -32,7 +32,7 @@ import torch
 import yaml
 
 import alseg_utils.active as active
-from alseg_utils.config import RunConfig, load_config
+from alseg_utils.config import UNLABELLED, RunConfig, load_config
 from alseg_utils.evaluate import evaluate_model
 from alseg_utils.train import LabelledSet, restart_seed, train_model
 
@@ -80,6 +80,18 @@ def retrain(cfg: RunConfig, train: LabelledSet, val: LabelledSet, trainings: int
     return losses, f1s
 
 
+def constant_val_loss(val: LabelledSet) -> float:
+    """Validation loss of the best constant prediction: each head's class frequencies on ``val`` itself (nats).
+
+    The loss of a network that has learnt nothing but the class balance, a floor for "has it learnt anything".
+    """
+    total = 0.0
+    for labels in (val.labels, val.contours):
+        p = float(np.mean(labels[labels != UNLABELLED] == 1))
+        total += -(p * np.log(p) + (1 - p) * np.log(1 - p)) if 0 < p < 1 else 0.0
+    return total
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the baseline and the variant, job by job, and the mean relative change of validation loss."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.training_options")
@@ -108,8 +120,10 @@ def main(argv: list[str] | None = None) -> int:
             loss = [float(np.mean(r[0])) for r in results]
             print(f"{job}: step-{args.step} set ({len(train)} images), {args.trainings} trainings each: validation "
                   f"loss baseline {loss[0]:.4f} ± {np.std(results[0][0]):.4f}, variant {loss[1]:.4f} ± "
-                  f"{np.std(results[1][0]):.4f}: {100 * (loss[1] / loss[0] - 1):+.1f}% | test F1, reported only: "
-                  f"{np.mean(results[0][1]):.3f} vs {np.mean(results[1][1]):.3f}", flush=True)
+                  f"{np.std(results[1][0]):.4f}: {100 * (loss[1] / loss[0] - 1):+.1f}% (class frequencies alone: "
+                  f"{constant_val_loss(val):.4f}) | test F1, reported only: {np.mean(results[0][1]):.3f} ± "
+                  f"{np.std(results[0][1]):.3f} vs {np.mean(results[1][1]):.3f} ± {np.std(results[1][1]):.3f}",
+                  flush=True)
         changes.append(loss[1] / loss[0] - 1)
     print(f"variant {' '.join(args.set)}: mean change of validation loss {100 * np.mean(changes):+.1f}% over "
           f"{len(changes)} job(s), lower in {sum(c < 0 for c in changes)}")

@@ -442,3 +442,16 @@ def test_learning_rate_follows_the_labels_of_each_batch() -> None:
     a = train_model(half, val, MODEL, fast_train_cfg(iterations=3, rotation=0.0), seed=0)
     b = train_model(half, val, MODEL, fast_train_cfg(iterations=3, rotation=0.0, lr_by_labels=True), seed=0)
     assert a.losses[0] == b.losses[0] and a.losses[1:] != b.losses[1:]  # same start, half-size steps after
+
+
+def test_constant_prediction_floor_is_the_entropy_of_each_heads_class_frequencies() -> None:
+    from benchmarks.training_options import constant_val_loss
+
+    labels = np.zeros((2, 4, 4), np.uint8)
+    labels[:, :2] = 1  # half object
+    contours = np.full((2, 4, 4), UNLABELLED, np.uint8)
+    contours[:, 0] = 1
+    contours[:, 1:3] = 0  # a third of the labelled contour pixels are contour; the last row is unlabelled
+    val = LabelledSet(np.zeros((2, 4, 4, 3), np.uint8), labels, contours)
+    p = 1 / 3
+    assert constant_val_loss(val) == pytest.approx(math.log(2) - (p * math.log(p) + (1 - p) * math.log(1 - p)))
