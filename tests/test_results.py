@@ -289,3 +289,27 @@ def test_click_axes_of_old_records_fail_with_one_line(tmp_path: Path) -> None:
     with pytest.raises(RunStateError) as err:
         table1(df, {"f1": [0.7]}, cost="polygon_clicks")
     assert "'labelled_polygon_clicks'" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_stop_points_counts_trainings_that_kept_early_weights(tmp_path) -> None:
+    """benchmarks.stop_points: epochs = steps / (labelled images / batch) when a crop is the whole image."""
+    import json
+
+    from benchmarks.stop_points import early_stops
+
+    def run(name, crop, records):
+        folder = tmp_path / name
+        folder.mkdir()
+        cfg = {"config": {"train": {"crop_size": crop, "batch_size": 4}, "data": {"image_size": [64, 96]}}}
+        (folder / "config.json").write_text(json.dumps(cfg))
+        (folder / "steps.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    def record(step, images, best, f1, strategy="region", reference=False):
+        return {"step": step, "labelled_images": images, "train_best_iteration": best, "f1": f1,
+                "strategy": strategy, "reference": reference}
+
+    # 20 images = 5 steps per epoch: 15 epochs = 75 steps
+    run("region-a", [64, 96], [record(0, 4, 10, 0.9), record(1, 20, 70, 0.1), record(2, 20, 80, 0.3)])
+    run("region-b", [32, 32], [record(1, 20, 10, 0.5)])  # crops smaller than the image: skipped
+    run("reference", [], [record(0, 44, 10, 0.9, "full", True)])
+    assert early_stops(tmp_path, 15.0, "f1") == {"region": (2, 1, 0.1, 0.3)}
