@@ -30,7 +30,10 @@ average of the weights and batch-norm statistics (:class:`WeightAverage`).
 Each cross-entropy is a mean over the batch's labelled pixels (the authors' choice), or, with
 ``train.loss_normaliser: training``, the sum divided by one constant per training (the mean labelled
 pixels of a batch, :func:`alseg_utils.crops.labelled_in_crops`), so that a window pixel in a batch of
-windows weighs no more than a pixel of a fully labelled image.
+windows weighs no more than a pixel of a fully labelled image. With ``train.lr_by_labels`` the
+learning rate of each step is scaled by its batch's labelled share (labelled pixels / (batch size x crop
+pixels)): Adam's step does not depend on the scale of the loss, so this is what makes a batch of small
+windows move the weights less than a batch of fully labelled crops.
 
 Convergence (``train.patience_epochs > 0``, the paper's "retrain until it converges"): every
 ``train.val_every`` steps the weights that would be returned are scored on the validation set;
