@@ -219,6 +219,10 @@ def test_primary_metric_and_table1_files(tmp_path: Path) -> None:
 
     assert primary_metric(config_from_dict({"eval": {"targets": {"jaccard": [0.7], "dice": [0.8]}}})) == "jaccard"
     assert primary_metric(config_from_dict({"eval": {"targets": {}}})) == "f1"
+    # the order of a run's config.json (sorted keys: dice first) does not decide
+    assert primary_metric(config_from_dict({"eval": {"targets": {"dice": [0.7], "f1": [0.5]}}})) == "f1"
+    assert primary_metric(config_from_dict({"eval": {"targets": {"dice": [0.7], "jaccard": [0.6]}}})) == "jaccard"
+    assert primary_metric(config_from_dict({"eval": {"targets": {"dice": [0.7]}}})) == "dice"
     _write_run(tmp_path / "runs", "full", "bald", 0, [0.1])
     cfg = config_from_dict({"name": "demo", "eval": {"targets": {"f1": [0.5]}, "relative_target": 0.9}})
     csv, md = write_table1(load_records(tmp_path / "runs"), cfg, tmp_path / "figs")
