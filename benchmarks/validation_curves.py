@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             active.run_active(cfg, f"{tmp}/run", progress=False, reference=args.reference)
     finally:
         active.train_with_restarts = real
-    totals: dict[tuple[float, float], list[float]] = {}
+    totals: dict[tuple[float, float, float], list[float]] = {}
     for k, (train, result) in enumerate(trainings):
         labelled = torch.from_numpy(train.labels != UNLABELLED)
         epoch = crops_per_epoch(labelled, t.crop_size) / t.batch_size
