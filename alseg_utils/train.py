@@ -404,11 +404,15 @@ def train_model(
     budget = training_budget(train_cfg, crops_per_epoch(labelled, train_cfg.crop_size))
     plan = plan_crops(labelled, train_cfg.crop_size, budget.iterations, train_cfg.batch_size, generator)
     normaliser = None  # "batch": each batch's labelled pixels
-    in_view = labelled_in_crops(labelled, plan).sum(1).double()  # [iterations]: labelled pixels of each batch
+    in_view = None  # [iterations]: labelled pixels of each batch, counted only when an option needs them
+    if train_cfg.loss_normaliser == "training" or train_cfg.lr_by_labels:
+        in_view = labelled_in_crops(labelled, plan).sum(1).double()
     if train_cfg.loss_normaliser == "training":  # one constant: a labelled pixel weighs the same in every batch
+        assert in_view is not None
         normaliser = max(1.0, float(in_view.mean()))
     step_scale = None
     if train_cfg.lr_by_labels:  # a step moves the weights in proportion to the labels it shows
+        assert in_view is not None
         step_scale = in_view / (train_cfg.batch_size * plan.size[0] * plan.size[1])
     optimizer, scheduler = make_optimizer(model, train_cfg, budget.lr_decay_steps, step_scale)
     average = WeightAverage(model, train_cfg.ema_decay) if train_cfg.ema_decay > 0 else None

@@ -68,9 +68,9 @@ def labelled_sets(cfg: RunConfig, step: int) -> list[tuple[LabelledSet, Labelled
     return seen
 
 
-def retrain(cfg: RunConfig, train: LabelledSet, val: LabelledSet, trainings: int) -> tuple[list[float], list[float]]:
+def retrain(cfg: RunConfig, data: active.RunData, train: LabelledSet, val: LabelledSet,
+            trainings: int) -> tuple[list[float], list[float]]:
     """(validation losses, test F1s) of ``trainings`` trainings of one set, seeds ``restart_seed(2000 + seed, r)``."""
-    data = active.prepare_run_data(cfg)
     losses, f1s = [], []
     for r in range(trainings):
         result = train_model(train, val, cfg.model, cfg.train, restart_seed(2000 + cfg.active.seed, r))
@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"test F1, reported only: {f1[0]} vs {f1[1]}", flush=True)
         else:
             train, val = labelled_sets(base, args.step)[args.step]
-            results = [retrain(cfg, train, val, args.trainings) for cfg in (base, other)]
+            data = active.prepare_run_data(base)  # the test images, loaded once for both settings
+            results = [retrain(cfg, data, train, val, args.trainings) for cfg in (base, other)]
             loss = [float(np.mean(r[0])) for r in results]
             print(f"{job}: step-{args.step} set ({len(train)} images), {args.trainings} trainings each: validation "
                   f"loss baseline {loss[0]:.4f} ± {np.std(results[0][0]):.4f}, variant {loss[1]:.4f} ± "
