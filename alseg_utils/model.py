@@ -368,8 +368,50 @@ def _fit(x: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
+def upsample_transposed(x: Tensor, weight: Tensor, bias: Tensor | None, stride: int) -> Tensor:
+    """``F.conv_transpose2d(x, weight, bias, stride=s, padding=s // 2)`` for a 2s x 2s kernel, faster.
+
+    Each input pixel paints a 2s x 2s patch (``x @ weight``, one matrix product over the pixels)
+    and neighbouring patches overlap by half, so the output is the sum of four shifted copies of
+    the painted patches. The same sums as PyTorch's transposed convolution, in another order (they
+    agree to float rounding); on the CPU, where PyTorch runs this kernel shape without oneDNN, it
+    is 2-7x faster forward and about as fast backward (README, "Performance").
+
+    Args:
+        x: features, [B, C, h, w].
+        weight: the deconvolution's weight, [C, O, 2s, 2s] (``nn.ConvTranspose2d`` layout).
+        bias: [O], or None.
+        stride: s, even.
+
+    Returns:
+        [B, O, h*s, w*s], float32 or wider (half-precision inputs under autocast are summed in float32).
+
+    Raises:
+        ValueError: an odd stride, or a kernel that is not 2s x 2s.
+    """
+    b, c, h, w = x.shape
+    o, s = weight.shape[1], stride
+    if weight.shape[2:] != (2 * s, 2 * s) or s % 2:
+        raise ValueError(f"upsample_transposed needs an even stride and a {2 * s}x{2 * s} kernel, "
+                         f"got stride {s} and kernel {tuple(weight.shape[2:])}")
+    patches = x.permute(0, 2, 3, 1).reshape(b * h * w, c) @ weight.reshape(c, -1)  # [B*h*w, O*4s^2]
+    patches = patches.view(b, h, w, o, 2, s, 2, s).permute(0, 3, 4, 6, 1, 5, 2, 7)  # [B,O,2,2,h,s,w,s]
+    # patch (i, j), quarter (di, dj) -> block (i+di, j+dj); summed in float32 at least (autocast: bf16 patches)
+    canvas = patches.new_zeros(b, o, h + 1, s, w + 1, s, dtype=torch.promote_types(patches.dtype, torch.float32))
+    canvas[:, :, :h, :, :w] += patches[:, :, 0, 0]
+    canvas[:, :, 1:, :, :w] += patches[:, :, 1, 0]
+    canvas[:, :, :h, :, 1:] += patches[:, :, 0, 1]
+    canvas[:, :, 1:, :, 1:] += patches[:, :, 1, 1]
+    out = canvas.view(b, o, (h + 1) * s, (w + 1) * s)[..., s // 2: s // 2 + h * s, s // 2: s // 2 + w * s]
+    return out if bias is None else out + bias.view(1, -1, 1, 1)  # [B, O, h*s, w*s]
+
+
 class SideOutput(nn.Module):
-    """One DCAN side branch: 3x3 conv + BN + ReLU, then a learned x``stride`` deconvolution."""
+    """One DCAN side branch: 3x3 conv + BN + ReLU, then a learned x``stride`` deconvolution.
+
+    The deconvolution's parameters live in ``up`` (an ``nn.ConvTranspose2d``: kernel 2s, stride s,
+    padding s/2); it is computed by :func:`upsample_transposed`, the same operation, faster.
+    """
 
     def __init__(self, in_channels: int, channels: int, stride: int) -> None:
         super().__init__()
@@ -390,7 +432,8 @@ class SideOutput(nn.Module):
         Returns:
             Logits, [B, 2, H, W].
         """
-        return _fit(self.up(self.conv(x)), size)  # [B, 2, H, W]
+        up = upsample_transposed(self.conv(x), self.up.weight, self.up.bias, self.up.stride[0])
+        return _fit(up, size)  # [B, 2, H, W]
 
 
 class DCAN(nn.Module):

@@ -19,7 +19,15 @@ from torch import nn
 
 from alseg_utils.config import ENCODERS, ModelConfig, RunConfig, config_from_dict, load_config
 from alseg_utils.errors import ConfigError
-from alseg_utils.model import DCAN, DCANOutput, build_model, load_encoder_state, read_weights_file, set_mc_mode
+from alseg_utils.model import (
+    DCAN,
+    DCANOutput,
+    build_model,
+    load_encoder_state,
+    read_weights_file,
+    set_mc_mode,
+    upsample_transposed,
+)
 
 BLOCKS = {"resnet10": [1, 1, 1, 1], "resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3], "resnet50": [3, 4, 6, 3],
           "resnet101": [3, 4, 23, 3], "resnet152": [3, 8, 36, 3], "resnetv2_18": [2, 2, 2, 2],
@@ -402,3 +410,47 @@ def test_resnet10_is_one_basic_block_per_stage_with_dropout_and_dilation() -> No
 def test_resnet10_has_no_imagenet_weights_to_ask_for() -> None:
     with pytest.raises(ConfigError, match="no ImageNet weights ship for resnet10"):
         config_from_dict({"model": {"encoder": "resnet10", "pretrained": True}})
+
+
+@pytest.mark.parametrize("stride, h, w", [(8, 8, 12), (16, 4, 6), (32, 2, 3), (16, 33, 49), (4, 1, 1)])
+def test_upsample_transposed_is_the_transposed_convolution(stride, h, w):
+    """Values and gradients (input, weight, bias) equal PyTorch's conv_transpose2d to float rounding."""
+    gen = torch.Generator().manual_seed(stride + h)
+    x = torch.randn(3, 5, h, w, generator=gen, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(5, 2, 2 * stride, 2 * stride, generator=gen, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(2, generator=gen, dtype=torch.float64, requires_grad=True)
+    probe = torch.randn(3, 2, h * stride, w * stride, generator=gen, dtype=torch.float64)
+    ours = upsample_transposed(x, weight, bias, stride)
+    grads = torch.autograd.grad((ours * probe).sum(), (x, weight, bias))
+    ref = torch.nn.functional.conv_transpose2d(x, weight, bias, stride=stride, padding=stride // 2)
+    ref_grads = torch.autograd.grad((ref * probe).sum(), (x, weight, bias))
+    assert ours.shape == ref.shape == (3, 2, h * stride, w * stride)
+    torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-10)
+    for g, r in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-10)
+
+
+def test_upsample_transposed_refuses_other_kernels():
+    with pytest.raises(ValueError, match="even stride"):
+        upsample_transposed(torch.zeros(1, 2, 3, 3), torch.zeros(2, 2, 6, 6), None, 3)
+    with pytest.raises(ValueError, match="kernel"):
+        upsample_transposed(torch.zeros(1, 2, 3, 3), torch.zeros(2, 2, 5, 5), None, 2)
+
+
+def test_side_output_keeps_the_deconvolution_parameters():
+    """Checkpoints keep their keys: the side output's upsampling is still an nn.ConvTranspose2d's weight."""
+    model = build_model(ModelConfig(encoder="resnet18", pretrained=False))
+    head = model.object_head[0]
+    assert isinstance(head.up, nn.ConvTranspose2d)
+    feats = torch.randn(2, head.conv[0].in_channels, 4, 6)
+    ref = head.up(head.conv(feats))
+    torch.testing.assert_close(head(feats, tuple(ref.shape[-2:])), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_upsample_transposed_sums_half_precision_in_float32():
+    gen = torch.Generator().manual_seed(0)
+    x, weight = torch.randn(2, 4, 3, 5, generator=gen), torch.randn(4, 2, 16, 16, generator=gen)
+    ours = upsample_transposed(x.bfloat16(), weight.bfloat16(), None, 8)
+    ref = torch.nn.functional.conv_transpose2d(x, weight, None, stride=8, padding=4)
+    assert ours.dtype == torch.float32
+    torch.testing.assert_close(ours, ref, rtol=0.05, atol=0.1)
