@@ -3,7 +3,8 @@
 :func:`resolve_device` turns ``train.device`` (``auto | cpu | cuda``) into a ``torch.device``;
 :func:`model_device` is the one place that decides where a model is run (training's validation and
 prediction, and MC-dropout inference): by default the device of the model's parameters, else the
-device asked for, which the model must already live on.
+device asked for, which the model must already live on. :func:`amp_dtype` is the one rule for the
+half-precision type of autocast, shared by training and MC inference.
 """
 
 from __future__ import annotations
@@ -63,3 +64,14 @@ def model_device(model: nn.Module, device: str | torch.device | None = None) -> 
     if first is not None and (own.type != device.type or (device.index is not None and own != device)):
         raise ValueError(f"the model lives on {own}, not {device}; call model.to({str(device)!r}) first")
     return device
+
+
+def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
+    """Autocast type: bfloat16 on CUDA devices that support it, else float16; None (fp32) on the CPU or when off.
+
+    Training and MC inference use the same rule, so a model trained in bfloat16 is never scored in
+    float16 (whose smaller range can overflow in a pre-activation ResNet's un-normalised residual stream).
+    """
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

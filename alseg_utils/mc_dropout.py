@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from alseg_utils.devices import model_device
+from alseg_utils.devices import amp_dtype, model_device
 
 
 def enable_mc_dropout(model: nn.Module) -> nn.Module:
@@ -263,8 +263,8 @@ def _mc_batch(model: nn.Module, x: Tensor, T: int, samples_per_pass: int, amp: b
               split: MCSplit | None) -> _BatchSums:
     """Sums over T stochastic passes of one batch, ``samples_per_pass`` samples per forward."""
     sums = _BatchSums()
-    autocast = torch.autocast(x.device.type, dtype=torch.float16,
-                              enabled=amp and x.device.type == "cuda")
+    dtype = amp_dtype(x.device, amp)  # training's rule: bfloat16 where the GPU has it
+    autocast = torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None)
     with autocast:
         forward = _sampler(model, x, split)
         done = 0
@@ -336,7 +336,8 @@ def mc_predict(model: nn.Module, images: np.ndarray | Tensor, T: int, batch_size
             (``batch_size * samples_per_pass`` images per forward) for speed. ``None`` picks
             :func:`auto_samples_per_pass` (about 2 M pixels per pass); peak memory is then bounded
             by that budget, and with any fixed value it does not grow with T.
-        amp: float16 autocast on CUDA (ignored on CPU); softmax and sums are float32.
+        amp: autocast on CUDA, bfloat16 where supported, else float16 (:func:`~alseg_utils.devices.amp_dtype`;
+            ignored on CPU); softmax and sums are float32.
         progress: show a progress bar over batches.
         cache_prefix: run the deterministic prefix once per batch when the model offers a split;
             ``False`` runs the whole model T times (the naive path, for comparison).

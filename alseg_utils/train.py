@@ -60,7 +60,7 @@ from tqdm import tqdm
 from alseg_utils.augment import augment_crops
 from alseg_utils.config import UNLABELLED, ModelConfig, TrainConfig
 from alseg_utils.crops import crop_batch, crops_per_epoch, labelled_in_crops, plan_crops
-from alseg_utils.devices import model_device, resolve_device
+from alseg_utils.devices import amp_dtype, model_device, resolve_device
 from alseg_utils.model import DCAN, DCANOutput, build_model
 from alseg_utils.run_folder import load_checkpoint, save_checkpoint  # noqa: F401 - moved there, re-exported
 
@@ -311,13 +311,6 @@ def make_optimizer(
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     return optimizer, scheduler
-
-
-def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
-    """bfloat16 on CUDA devices that support it, else float16; None (fp32) on the CPU or when off."""
-    if not enabled or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def _set_to_device(data: LabelledSet, device: torch.device) -> tuple[Tensor, Tensor]:

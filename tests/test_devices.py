@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from alseg_utils.devices import model_device, resolve_device
+from alseg_utils.devices import amp_dtype, model_device, resolve_device
 
 
 def test_resolve_device_names() -> None:
@@ -39,3 +39,12 @@ def test_model_device_refuses_a_device_the_model_is_not_on() -> None:
         model_device(nn.Conv2d(3, 2, 1).to("meta"), torch.device("cpu"))
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         model_device(nn.Conv2d(3, 2, 1), "tpu")
+
+
+@pytest.mark.parametrize("bf16, expected", [(True, torch.bfloat16), (False, torch.float16)])
+def test_amp_dtype_is_bfloat16_where_the_gpu_has_it(monkeypatch, bf16, expected):
+    """Training and MC inference share this rule (a bf16-trained model is never scored in fp16)."""
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    assert amp_dtype(torch.device("cuda"), True) == expected
+    assert amp_dtype(torch.device("cuda"), False) is None
+    assert amp_dtype(torch.device("cpu"), True) is None
