@@ -375,7 +375,8 @@ def upsample_transposed(x: Tensor, weight: Tensor, bias: Tensor | None, stride: 
     and neighbouring patches overlap by half, so the output is the sum of four shifted copies of
     the painted patches. The same sums as PyTorch's transposed convolution, in another order (they
     agree to float rounding); on the CPU, where PyTorch runs this kernel shape without oneDNN, it
-    is 2-7x faster forward and about as fast backward (README, "Performance").
+    is 2-7x faster forward and about as fast backward (README, "Performance"). :class:`SideOutput`
+    uses it on the CPU only.
 
     Args:
         x: features, [B, C, h, w].
@@ -410,7 +411,9 @@ class SideOutput(nn.Module):
     """One DCAN side branch: 3x3 conv + BN + ReLU, then a learned x``stride`` deconvolution.
 
     The deconvolution's parameters live in ``up`` (an ``nn.ConvTranspose2d``: kernel 2s, stride s,
-    padding s/2); it is computed by :func:`upsample_transposed`, the same operation, faster.
+    padding s/2). On the CPU it is computed by :func:`upsample_transposed`, the same operation,
+    faster there; on CUDA by ``up`` itself (cuDNN's kernel is 3-4x faster than the overlap-add on an
+    H200, README "Performance").
     """
 
     def __init__(self, in_channels: int, channels: int, stride: int) -> None:
@@ -432,8 +435,10 @@ class SideOutput(nn.Module):
         Returns:
             Logits, [B, 2, H, W].
         """
-        up = upsample_transposed(self.conv(x), self.up.weight, self.up.bias, self.up.stride[0])
-        return _fit(up, size)  # [B, 2, H, W]
+        h = self.conv(x)  # [B, channels, h, w]
+        if h.device.type == "cpu":  # PyTorch's CPU kernel for this shape is slow; cuDNN's is not
+            return _fit(upsample_transposed(h, self.up.weight, self.up.bias, self.up.stride[0]), size)
+        return _fit(self.up(h), size)  # [B, 2, H, W]
 
 
 class DCAN(nn.Module):
