@@ -385,6 +385,27 @@ def read_run_records(results_dir: str | Path, strategy: str, acquisition: str, s
     raise FileNotFoundError(f"no {strategy}/{acquisition}/seed {seed} run under {results_dir}")
 
 
+def initial_record(results_dir: str | Path) -> dict[str, Any]:
+    """The step-0 record of the first seed's AL runs (Fig. E.1): full images with BALD when there, else the first run.
+
+    Every run of a seed starts from the same initial model (trained once per seed), so any of them
+    gives the same step 0; a sweep of one strategy only (e.g. ``quick_dominant.yaml``) has no
+    full-image run.
+
+    Raises:
+        FileNotFoundError: no AL (non-reference) run under ``results_dir``.
+    """
+    runs = load_records(results_dir)
+    runs = runs[~runs.reference.astype(bool)] if len(runs) else runs
+    if not len(runs):
+        raise FileNotFoundError(f"no active-learning run under {results_dir}")
+    seed = int(runs.seed.min())
+    first = runs[runs.seed == seed].iloc[0]
+    prefer = runs[(runs.seed == seed) & (runs.method == "full") & (runs.acquisition == "bald")]
+    run = prefer.iloc[0] if len(prefer) else first
+    return read_run_records(results_dir, str(run.method), str(run.acquisition), seed)[0]
+
+
 def read_run_config(results_dir: str | Path) -> dict[str, Any]:
     """The configuration (as a plain mapping) stored with the first run under ``results_dir``.
 

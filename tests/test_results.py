@@ -317,3 +317,23 @@ def test_stop_points_counts_trainings_that_kept_early_weights(tmp_path) -> None:
     run("region-b", [32, 32], [record(1, 20, 10, 0.5)])  # crops smaller than the image: skipped
     run("reference", [], [record(0, 44, 10, 0.9, "full", True)])
     assert early_stops(tmp_path, 15.0, "f1") == {"region": (2, 1, 0.1, 0.3)}
+
+
+def test_initial_record_is_step_0_of_the_first_seed_from_any_strategy(tmp_path):
+    """Fig. E.1 reads step 0; a sweep without full-image runs (quick_dominant) gives the same step 0."""
+    import shutil
+
+    from alseg_utils.results import initial_record
+
+    example = Path(__file__).resolve().parent.parent / "notebooks" / "example_results" / "quick"
+    first = initial_record(example)
+    assert (first["strategy"], first["acquisition"], first["seed"], first["step"]) == ("full", "bald", 0, 0)
+    for run in ("region-entropy-s0", "region-entropy-s1", "reference-s0"):
+        shutil.copytree(example / run, tmp_path / run)
+    other = initial_record(tmp_path)
+    assert (other["strategy"], other["seed"], other["step"]) == ("region", 0, 0)
+    assert other["ece"] == first["ece"] and other["f1"] == first["f1"]
+    shutil.rmtree(tmp_path / "region-entropy-s0")
+    shutil.rmtree(tmp_path / "region-entropy-s1")
+    with pytest.raises(FileNotFoundError, match="no active-learning run"):
+        initial_record(tmp_path)
