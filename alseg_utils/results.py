@@ -396,14 +396,13 @@ def initial_record(results_dir: str | Path) -> dict[str, Any]:
         FileNotFoundError: no AL (non-reference) run under ``results_dir``.
     """
     runs = load_records(results_dir)
-    runs = runs[~runs.reference.astype(bool)] if len(runs) else runs
+    runs = runs[~runs.reference.astype(bool)]
     if not len(runs):
         raise FileNotFoundError(f"no active-learning run under {results_dir}")
-    seed = int(runs.seed.min())
-    first = runs[runs.seed == seed].iloc[0]
-    prefer = runs[(runs.seed == seed) & (runs.method == "full") & (runs.acquisition == "bald")]
-    run = prefer.iloc[0] if len(prefer) else first
-    return read_run_records(results_dir, str(run.method), str(run.acquisition), seed)[0]
+    runs = runs[runs.seed == runs.seed.min()]
+    prefer = runs[(runs.method == "full") & (runs.acquisition == "bald")]
+    run = (prefer if len(prefer) else runs).iloc[0]
+    return RunFolder(Path(results_dir) / str(run.run)).read_records()[0]  # with the dict fields load_records drops
 
 
 def read_run_config(results_dir: str | Path) -> dict[str, Any]:

@@ -86,6 +86,7 @@ from alseg_utils.synthetic import GLAS_GRADE_HEADER, make_glas_like
 from alseg_utils.train import LabelledSet, amp_dtype, train_model, training_budget
 from alseg_utils.uncertainty import score_prediction
 from benchmarks.mc_scoring import MIB, Setting, _PeakMemory, _prepare_baal, _warm_up
+from benchmarks.train_throughput import _sync
 
 PARAMS = Path(__file__).resolve().parent.parent / "params" / "glas.yaml"
 
@@ -205,11 +206,6 @@ def generate_glas_like(root: Path, n_train: int, n_test: int, size: Sequence[int
 
 
 # ------------------------------------------------------------------------------ 1. training
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 class StepClock:

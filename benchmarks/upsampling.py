@@ -32,6 +32,7 @@ from alseg_utils.config import RunConfig, load_config
 from alseg_utils.devices import amp_dtype, resolve_device
 from alseg_utils.model import SIDE_LEVELS, _fit, _stage_strides, build_model, set_mc_mode, upsample_transposed
 from alseg_utils.train import make_optimizer, train_step
+from benchmarks.train_throughput import _sync
 
 PARAMS = {"quick": "params/quick.yaml", "paper": "params/glas.yaml"}
 
@@ -48,10 +49,8 @@ IMPLEMENTATIONS = {"pytorch": _pytorch_forward, "overlap-add": _overlap_add_forw
 
 
 def _clock(device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        return time.perf_counter()
-    return time.process_time()
+    _sync(device)
+    return time.perf_counter() if device.type == "cuda" else time.process_time()
 
 
 def _median_ms(fns: Mapping[str, Callable[[], object]], device: torch.device, repeats: int,
