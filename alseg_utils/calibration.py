@@ -26,7 +26,7 @@ Definitions (paper, Appendix C):
 - ``reliability_bins``: per top-class-confidence bin, the mean confidence, accuracy and count
   (the data of a reliability diagram; ECE is recomputed from them exactly).
 
-Differences from the authors' released code (on purpose; the README's reproduction notes list
+Differences from the authors' released code (on purpose; docs/authors_code.md lists
 them): their NLL used the top-class probability instead of the true class and summed instead of
 averaging; their Brier score was off by a constant 1; their "decomposition" partitioned pixels by
 the predicted class instead of Murphy's binned decomposition; and their calibration included the

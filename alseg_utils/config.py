@@ -123,7 +123,7 @@ class TrainConfig:
     # epochs and keep the weights of its lowest point ("retrain until it converges"); the budget is the ceiling
     patience_epochs: float = 0.0
     # with patience_epochs > 0: no plateau stop before this many epochs; the lowest validation loss of the whole
-    # training is still the one kept (README: it changed no kept loss of the quick setting, so 0 there)
+    # training is still the one kept (docs/quick_settings.md: it changed no kept loss of the quick setting, so 0 there)
     plateau_start_epochs: float = 0.0
     val_every: int = 10  # optimizer steps between two validation checks when patience_epochs > 0
     # each cross-entropy is summed over labelled pixels and divided by: "batch" = the batch's labelled pixels

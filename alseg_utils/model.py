@@ -413,7 +413,7 @@ class SideOutput(nn.Module):
     The deconvolution's parameters live in ``up`` (an ``nn.ConvTranspose2d``: kernel 2s, stride s,
     padding s/2). On the CPU it is computed by :func:`upsample_transposed`, the same operation,
     faster there; on CUDA by ``up`` itself (cuDNN's kernel is 3-4x faster than the overlap-add on an
-    H200, README "Performance").
+    H200, docs/performance.md).
     """
 
     def __init__(self, in_channels: int, channels: int, stride: int) -> None:

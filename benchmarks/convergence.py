@@ -10,7 +10,7 @@ more (gap < +2%); a negative gap means the longer training over-fits the validat
     python -m benchmarks.convergence params/quick.yaml [--seeds 0 1 2] [--factor 2] [--set KEY=VALUE ...]
 
 ``--set train.learning_rate=0.003`` (YAML values, dotted keys, any number of them) trains a variant
-of the params file: how the quick settings were compared (README). ``--factor 1`` trains the budget
+of the params file: how the quick settings were compared (docs/quick_settings.md). ``--factor 1`` trains the budget
 only.
 
 Deterministic on the CPU (same seeds as the sweep's reference job: ``active.seed * 1000``).

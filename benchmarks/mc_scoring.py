@@ -10,7 +10,7 @@ the residual units of stages 3 and 4):
 (a) ours: ``mc_predict`` (runs the deterministic prefix in front of the first dropout layer, stem +
     layer1 + layer2 + layer2's side outputs, once per batch and only the stochastic suffix T times;
     streams the mean softmax and the mean per-sample entropy) then ``score_prediction("bald", ...)``;
-(n) naive: the same with ``cache_prefix=False``: the whole network T times (the earlier ``mc_predict``);
+(n) naive: the same with ``cache_prefix=False``: the whole network T times;
 (b) baal: the model's dropout patched by ``baal.bayesian.dropout.MCDropoutModule``, wrapped in
     ``baal.modelwrapper.ModelWrapper`` and run through ``predict_on_dataset(iterations=T)``, which
     returns every sample ``[N, C, H, W, T]``; then ``baal.active.heuristics.BALD``. The wrapped

@@ -6,7 +6,7 @@ checked every ``train.val_every`` steps, then prints per training: labelled imag
 the step of the lowest validation loss and that loss, the loss at 20 / 40 / 60 / 80 epochs, and what a
 plateau stop with each ``--patience`` (epochs) and ``--ceilings`` would have kept and cost (steps).
 Only the validation set is looked at: this is how the quick setting's patience and ceiling were
-chosen (README). Later steps of the run train on what the long trainings selected.
+chosen (docs/quick_settings.md). Later steps of the run train on what the long trainings selected.
 
     python -m benchmarks.validation_curves params/quick.yaml --strategy region --acquisition random --seed 0
     python -m benchmarks.validation_curves params/quick.yaml --reference --seed 0 [--set model.width=64]

@@ -83,7 +83,7 @@ def test_every_kind_of_labelled_pixel_is_seen_equally_often() -> None:
     means = {k: float(views[(kind == k) & labelled].mean()) for k in (1, 2, 3)}
     overall = float(views[labelled].mean())
     assert all(abs(m / overall - 1) < 0.15 for m in means.values()), means
-    # the old rule (images in proportion to labelled pixels, one anchor pixel uniform per image) fails it
+    # drawing images in proportion to labelled pixels, one anchor pixel uniform per image, fails it
     per_image = labelled.flatten(1).sum(1).double()
     gen = torch.Generator().manual_seed(1)
     images = torch.multinomial(per_image, 6000, replacement=True, generator=gen)

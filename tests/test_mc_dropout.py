@@ -265,9 +265,9 @@ def test_cached_prefix_gives_the_naive_predictions(encoder: str, stages: tuple[i
 
 
 def test_cached_prefix_is_bit_identical_in_the_quick_setting() -> None:
-    """ResNet-10, output stride 32, 96x144 (the quick setting of the third session), one thread: the same bits.
+    """ResNet-10, output stride 32, 96x144 images, one thread: the same bits.
 
-    At 64x96 (today's quick images) some CPU kernels pick another algorithm for the suffix's bigger
+    At 64x96 (the quick images) some CPU kernels pick another algorithm for the suffix's bigger
     batch and the two paths agree to float rounding only (the 1e-6 tests above).
     """
     threads = torch.get_num_threads()
