@@ -254,15 +254,18 @@ class ActiveRun:
         return cached_superpixels(self.folder.superpixels_file, self.data.train.images, a.superpixel_area(),
                                   a.superpixel_compactness, self.data.train.valid)
 
-    def _restarts(self) -> int:
+    def _restarts(self, step: int) -> int:
+        """Trainings of ``step``: ``restarts_initial`` for the shared initial model when set, else the strategy's."""
         a = self.cfg.active
+        if step == 0 and not self.reference and a.restarts_initial > 0:
+            return a.restarts_initial
         return a.restarts_full if (self.reference or self.unit.whole_images) else a.restarts_region
 
     def _train_and_evaluate(self, step: int, store: LabelStore, acquired: AcquiredStep):
         t0 = time.perf_counter()
         trained = train_with_restarts(
             _labelled_set(self.data.train.images, store, store.labelled_images()), _full_set(self.data.val),
-            self.cfg.model, self.cfg.train, restarts=self._restarts(), seed=_step_seed(self.cfg, step))
+            self.cfg.model, self.cfg.train, restarts=self._restarts(step), seed=_step_seed(self.cfg, step))
         t1 = time.perf_counter()
         metrics = self._evaluate(trained.model, step)
         metrics["val_loss"] = float(trained.val_loss)
@@ -317,7 +320,7 @@ class ActiveRun:
         d["train"].pop("progress", None)
         d["active"] = {k: d["active"][k] for k in ("seed", "mc_samples", "mc_batch_size", "object_threshold",
                                                    "contour_threshold")}
-        d["restarts"], d["reference"] = self._restarts(), self.reference
+        d["restarts"], d["reference"] = self._restarts(0), self.reference
         d["labels"] = hashlib.sha256(store.labels.tobytes() + store.contours.tobytes()).hexdigest()
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 

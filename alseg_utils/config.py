@@ -162,6 +162,9 @@ class ActiveConfig:
     contour_threshold: float = 0.2  # pseudo-label: mean p(contour) >= threshold
     restarts_full: int = 3  # trainings per step, best validation loss kept
     restarts_region: int = 4  # also for superpixel
+    # trainings of the initial model (step 0, shared by every run of a seed), best validation loss kept
+    # (Alg. 1, line 1); 0 = as the run's strategy (restarts_full or restarts_region)
+    restarts_initial: int = 0
     # superpixel strategy: SLIC units under the square strategy's pixel budget (regions_per_step * region_size**2)
     superpixel_pixels: int = 0  # wanted segment area, pixels; 0 = region_size ** 2
     superpixel_compactness: float = 40.0  # SLIC colour/space trade-off (higher = more square-like)
@@ -438,7 +441,8 @@ def validate_config(cfg: RunConfig) -> None:
     h, w = d.image_size
     _check(a.region_size <= min(h, w), "active.region_size",
            f"{a.region_size} px does not fit in images of {h}x{w} (data.image_size); use at most {min(h, w)}")
-    for key in ("superpixel_pixels", "dominant_superpixel_pixels", "max_per_image", "min_distance"):
+    for key in ("superpixel_pixels", "dominant_superpixel_pixels", "max_per_image", "min_distance",
+                "restarts_initial"):
         _check(getattr(a, key) >= 0, f"active.{key}", f"must be >= 0 (0 = off / default), got {getattr(a, key)}")
     area_key = "dominant_superpixel_pixels" if a.superpixel_label == "dominant" and a.dominant_superpixel_pixels \
         else "superpixel_pixels"

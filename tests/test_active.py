@@ -328,3 +328,27 @@ def test_random_superpixels_are_drawn_uniformly_among_those_that_fit(unequal_par
         assert pixels == sizes[(image, segment)]
         assert sum(p for _, _, p in sel.fields["superpixels"]) <= budget
     _assert_uniform(counts, allowed, trials)
+
+
+def test_restarts_initial_trains_the_shared_initial_model_alike_for_every_strategy(
+        params: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = active.train_with_restarts
+
+    def recording(*args, restarts: int, **kwargs):
+        calls.append(restarts)
+        return real(*args, restarts=restarts, **kwargs)
+
+    monkeypatch.setattr(active, "train_with_restarts", recording)
+    run_region(_cfg(params, strategy="region", steps=1, restarts_initial=3), tmp_path / "region", progress=False)
+    assert calls == [3, 2]  # step 0: restarts_initial; step 1: restarts_region
+    run_full_image(_cfg(params, strategy="full", steps=1, restarts_initial=3), tmp_path / "full", progress=False)
+    assert calls == [3, 2, 1]  # the full run's step 0 is the region run's cached model; step 1: restarts_full
+    calls.clear()
+    run_region(_cfg(params, strategy="region", steps=0), tmp_path / "other", progress=False)
+    assert calls == [2]  # 0 = the strategy's own restarts, as before
+
+
+def test_restarts_initial_must_not_be_negative(params: Path) -> None:
+    with pytest.raises(ConfigError, match="restarts_initial"):
+        _cfg(params, restarts_initial=-1)

@@ -1,0 +1,88 @@
+"""Does a sweep have the power to show the paper's result? Three checks on its records.
+
+1. **Start above the floor:** the mean step-0 score over seeds is at least half the mean
+   full-training-data score.
+2. **Curves that do not fall:** the largest fall of each method's mean curve (over acquisition
+   functions and seeds) from one step to the next, against a tolerance (0.03).
+3. **Reach the line:** per method and acquisition function, how many seeds reach
+   ``--relative`` (0.95) x the mean full-data score within their steps (at least 2 of 3 wanted).
+
+    python -m benchmarks.curve_checks notebooks/example_results/quick [--metric f1] [--relative 0.95]
+        [--fall 0.03] [--methods full region]
+
+Exit status 0 when every check holds, 1 otherwise. Reads records only (test scores, reported; no
+setting is chosen on them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from alseg_utils.results import load_records, pixels_to_reach
+
+
+def start_check(df: pd.DataFrame, metric: str) -> tuple[bool, str]:
+    """Mean step-0 score against half the mean full-data score."""
+    runs, ref = df[~df.reference.astype(bool)], df[df.reference.astype(bool)]
+    start = float(runs[runs.step == 0].groupby("seed")[metric].first().mean())
+    full = float(ref[metric].mean())
+    ok = start >= 0.5 * full
+    return ok, f"step 0: mean {metric} {start:.3f}, {start / full:.0%} of the full-data {full:.3f} (at least 50%)"
+
+
+def fall_checks(df: pd.DataFrame, metric: str, methods: list[str], tolerance: float) -> list[tuple[bool, str]]:
+    """Per method: the largest step-to-step fall of its mean curve over functions and seeds."""
+    out = []
+    for method in methods:
+        curve = df[(df.method == method) & ~df.reference.astype(bool)].groupby("step")[metric].mean()
+        drops = -curve.diff().dropna()
+        worst = float(drops.max()) if len(drops) else 0.0
+        text = " -> ".join(f"{v:.3f}" for v in curve)
+        out.append((worst <= tolerance, f"{method}: mean {metric} {text}; largest fall {max(worst, 0.0):.3f} "
+                                        f"(at most {tolerance})"))
+    return out
+
+
+def reach_checks(df: pd.DataFrame, metric: str, methods: list[str], relative: float) -> list[tuple[bool, str]]:
+    """Per method and function: seeds reaching ``relative`` x the mean full-data score."""
+    goal = relative * float(df[df.reference.astype(bool)][metric].mean())
+    out = []
+    for (method, acq), group in df[df.method.isin(methods) & ~df.reference.astype(bool)].groupby(
+            ["method", "acquisition"]):
+        needed = [pixels_to_reach(g.labelled_fraction, g[metric], goal) for _, g in
+                  group.sort_values("step").groupby("seed")]
+        got = [100 * n for n in needed if not math.isnan(n)]
+        pct = f"{sum(got) / len(got):.1f}% of the pixels" if got else "never"
+        out.append((3 * len(got) >= 2 * len(needed),
+                    f"{method}/{acq}: {len(got)}/{len(needed)} seeds reach {metric} {goal:.3f}, mean {pct}"))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the three checks of a sweep's records; exit 1 when one fails."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks.curve_checks")
+    p.add_argument("records", type=Path, help="a sweep folder or a folder of run records")
+    p.add_argument("--metric", default="f1")
+    p.add_argument("--relative", type=float, default=0.95)
+    p.add_argument("--fall", type=float, default=0.03)
+    p.add_argument("--methods", nargs="+", default=["full", "region"])
+    args = p.parse_args(argv)
+    df = load_records(args.records)
+    if df.empty or not df.reference.astype(bool).any():
+        raise SystemExit(f"{args.records}: no run records with a full-data reference; run `alseg sweep` first")
+    checks = [start_check(df, args.metric), *fall_checks(df, args.metric, args.methods, args.fall),
+              *reach_checks(df, args.metric, args.methods, args.relative)]
+    for ok, line in checks:
+        print(("ok    " if ok else "FAIL  ") + line)
+    failed = sum(not ok for ok, _ in checks)
+    print(f"curve checks: {len(checks) - failed}/{len(checks)} hold")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
