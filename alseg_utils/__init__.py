@@ -40,8 +40,8 @@ SUBMODULES: tuple[str, ...] = (
     "active", "annotation", "annotation_export", "annotation_ingest", "annotation_round_trip", "annotation_store",
     "augment", "calibration", "cli", "config", "costs", "crops", "data", "devices", "efficiency", "errors", "evaluate",
     "files_oracle", "geojson", "instances", "labels", "mc_dropout", "metrics", "model", "notebooks", "oracle",
-    "plots", "regions", "results", "run_folder", "selection", "superpixels", "sweep", "synthetic", "train",
-    "uncertainty",
+    "paired", "plots", "regions", "reproduction", "results", "run_folder", "selection", "superpixels", "sweep",
+    "synthetic", "train", "uncertainty",
 )
 
 _MODULE_OF = {name: module for module, names in EXPORTS.items() for name in names}

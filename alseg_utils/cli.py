@@ -1,4 +1,4 @@
-"""The ``alseg`` command: run, sweep, report, data, reproduce, export, ingest.
+"""The ``alseg`` command: run, sweep, report, data, reproduce, check-reproduction, export, ingest.
 
 User errors (bad params, missing data, foreign run folders, damaged files in a run folder) print
 one line ``alseg: error: ...`` and exit with status 2; no traceback, and nothing in the folder
@@ -64,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     repro.add_argument("--figures", help="where figures go (default: figures/ for the main job "
                        f"{MAIN_JOB!r}, figures/<name>/ for any other params file; with --figures DIR: DIR for "
                        "one params file, DIR/<name>/ each for several)")
+
+    check = sub.add_parser("check-reproduction", help="compare a fresh sweep with committed records, statistically "
+                           "(exit 0: reproduced, 1: not)")
+    check.add_argument("fresh", help="the fresh sweep folder (runs/<name>) or its results folder")
+    check.add_argument("committed", help="the committed records, e.g. notebooks/example_results/quick")
+    check.add_argument("--metric", help="the score compared (default: the committed config's primary metric, "
+                       "F1 for GlaS, Jaccard for ISIC)")
 
     export = sub.add_parser("export", help="write what a --oracle files run waits for, for annotation")
     export.add_argument("run_dir", help="the run folder (--out of alseg run)")
@@ -195,8 +202,19 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_check_reproduction(args: argparse.Namespace) -> int:
+    from alseg_utils.reproduction import BAND_FLOOR, BAND_SDS, INTERVAL_GAP, check_reproduction
+
+    check = check_reproduction(args.fresh, args.committed, args.metric)
+    print(f"{args.fresh} against {args.committed} on {check.metric}: bands committed mean \N{PLUS-MINUS SIGN} "
+          f"max({BAND_SDS:g} x std over seeds, {BAND_FLOOR:g}); paired AULC intervals at most {INTERVAL_GAP:g} apart")
+    print("\n".join(check.lines()))
+    return 0 if check.passed else 1
+
+
 COMMANDS = {"run": _cmd_run, "sweep": _cmd_sweep, "report": _cmd_report, "data": _cmd_data,
-            "reproduce": _cmd_reproduce, "export": _cmd_export, "ingest": _cmd_ingest}
+            "reproduce": _cmd_reproduce, "check-reproduction": _cmd_check_reproduction, "export": _cmd_export,
+            "ingest": _cmd_ingest}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -206,8 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: arguments without the program name (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit status: 0 on success, 1 when a sweep job failed, 2 on a user error, 3 when a
-        ``--oracle files`` run waits for annotations.
+        The exit status: 0 on success, 1 when a sweep job failed or a reproduction check did not
+        pass, 2 on a user error, 3 when a ``--oracle files`` run waits for annotations.
     """
     from alseg_utils.files_oracle import AnnotationPending
 

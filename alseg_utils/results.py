@@ -344,14 +344,20 @@ def primary_metric(cfg: RunConfig) -> str:
 def write_table1(df: pd.DataFrame, cfg: RunConfig, folder: str | Path, cost: str = "pixels") -> tuple[Path, Path]:
     """Compute Table 1 for ``cfg``'s targets and write it as ``table1_<name>.csv`` and ``.md`` (atomically).
 
+    With the pixel axis, the paired differences over seeds (:func:`alseg_utils.paired.paired_table` on
+    :func:`primary_metric`, with ``eval.relative_target``) follow Table 1 as a section of the Markdown
+    file and go to ``table1_<name>_paired.csv`` beside it (header only when no pair of methods is in
+    the records; the section says why when the pairs cannot be formed, e.g. seeds differ).
+
     Args:
         df: the sweep's records (:func:`load_records`), reference runs included.
         cfg: ``eval.targets``, ``eval.relative_target`` and ``name`` are read.
-        folder: where the two files go (created when missing).
-        cost: the effort axis (:func:`table1`); a click axis writes ``table1_<name>_<cost>.csv`` / ``.md``.
+        folder: where the files go (created when missing).
+        cost: the effort axis (:func:`table1`); a click axis writes ``table1_<name>_<cost>.csv`` / ``.md``
+            (without the paired section).
 
     Returns:
-        The paths of the CSV and the Markdown file.
+        The paths of the CSV and the Markdown file of Table 1.
 
     Raises:
         RunStateError: a click axis is asked of records that lack it.
@@ -360,9 +366,26 @@ def write_table1(df: pd.DataFrame, cfg: RunConfig, folder: str | Path, cost: str
     folder = Path(folder)
     stem = f"table1_{cfg.name}" if cost == "pixels" else f"table1_{cfg.name}_{cost}"
     csv, md = folder / f"{stem}.csv", folder / f"{stem}.md"
+    text = table1_markdown(table, cost)
+    if cost == "pixels":
+        paired, section = _paired_section(df, cfg)
+        atomic_write_text(folder / f"{stem}_paired.csv", paired.round(4).to_csv(index=False))
+        text += f"\n{section}" if section else ""
     atomic_write_text(csv, table.round(2).to_csv(index=False))
-    atomic_write_text(md, table1_markdown(table, cost))
+    atomic_write_text(md, text)
     return csv, md
+
+
+def _paired_section(df: pd.DataFrame, cfg: RunConfig) -> tuple[pd.DataFrame, str]:
+    """The paired table of ``cfg``'s primary metric and its Markdown section (a line saying why when refused)."""
+    from alseg_utils.paired import TABLE_COLUMNS, paired_markdown, paired_table
+
+    relative = cfg.eval.relative_target
+    try:
+        paired = paired_table(df, primary_metric(cfg), relative_target=relative)
+    except ValueError as err:
+        return pd.DataFrame(columns=list(TABLE_COLUMNS)), f"### Paired differences over seeds\n\nNot computed: {err}\n"
+    return paired, paired_markdown(paired, relative)
 
 
 def records_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:

@@ -439,6 +439,9 @@ def reproduction_summary(sweep_dir: str | Path, figures_dir: str | Path, seconds
     acquisition function (:func:`alseg_utils.efficiency.label_efficiency`), on the first metric of
     ``eval.targets`` (F1 for GlaS, Jaccard for ISIC in the shipped params files). When the records
     count clicks (:mod:`alseg_utils.costs`), the same follows in clicks as each run was annotated.
+    Before the headline, per acquisition function, the paired differences over seeds of
+    :func:`alseg_utils.paired.paired_table` (``region − full`` and ``superpixel − region``, and
+    ``superpixel_dominant − region`` when present: AULC and pixels to reach, with their intervals).
 
     Args:
         sweep_dir: the finished sweep folder (its ``sweep.json`` names the params file).
@@ -458,6 +461,7 @@ def reproduction_summary(sweep_dir: str | Path, figures_dir: str | Path, seconds
              f"  figures and Table 1 (table1_{cfg.name}.md / .csv): {figures_dir}"]
     metric, relative = primary_metric(cfg), cfg.eval.relative_target
     records = load_records(sweep_dir / "results")
+    lines += _paired_summary(records, metric, relative)
     try:
         table = label_efficiency(records, metric, relative)
     except (ValueError, KeyError) as err:
@@ -471,6 +475,21 @@ def reproduction_summary(sweep_dir: str | Path, figures_dir: str | Path, seconds
         return "\n".join(lines)
     lines.append(f"  clicks (as annotated) to reach {relative:.0%} of the full-data {metric}:")
     return "\n".join(lines + _efficiency_rows(clicks, "clicks", "{:.0f}"))
+
+
+def _paired_summary(records: Any, metric: str, relative: float) -> list[str]:
+    """:func:`alseg_utils.paired.paired_table` as a heading and one line per row (nothing when no pair is present)."""
+    from alseg_utils.paired import MINUS, paired_lines, paired_table
+
+    try:
+        table = paired_table(records, metric, relative_target=relative)
+    except ValueError as err:
+        return [f"  no paired differences: {err}"]
+    if not len(table):
+        return []
+    heading = (f"  paired differences over seeds, a {MINUS} b (AULC: mean {metric} over the labelled-pixel range "
+               "both cover; 95% percentile bootstrap over seeds; seeds needed for a t interval to exclude 0):")
+    return [heading] + [f"    {line}" for line in paired_lines(table, relative)]
 
 
 def _efficiency_rows(table: Any, unit: str, number: str) -> list[str]:

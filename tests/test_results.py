@@ -231,6 +231,32 @@ def test_primary_metric_and_table1_files(tmp_path: Path) -> None:
     assert pd.read_csv(csv)["metric"].tolist() == ["f1"]  # no reference run: no relative-target row
 
 
+def test_table1_files_carry_the_paired_differences(tmp_path: Path) -> None:
+    from alseg_utils.config import config_from_dict
+    from alseg_utils.results import write_table1
+
+    for seed in (0, 1):
+        write_records(tmp_path / f"full-bald-s{seed}", _records("full", seed, [0.1, 0.3, 0.5], [0.5, 0.7, 0.9]))
+        write_records(tmp_path / f"region-bald-s{seed}", _records("region", seed, [0.1, 0.2, 0.3], [0.5, 0.8, 0.9]))
+    write_records(tmp_path / "reference-s0", [{"strategy": "full", "acquisition": "random", "seed": 0, "step": 0,
+                                               "reference": True, "labelled_fraction": 1.0, "f1": 0.9}])
+    cfg = config_from_dict({"name": "demo", "eval": {"targets": {"f1": [0.8]}, "relative_target": 0.95}})
+    csv, md = write_table1(load_records(tmp_path), cfg, tmp_path / "figs")
+    assert (csv.name, md.name) == ("table1_demo.csv", "table1_demo.md")  # Table 1 as before, paired beside it
+    text = md.read_text()
+    assert text.startswith("| metric | target |") and "\n### Paired differences over seeds\n" in text
+    # region over [0.1, 0.3]: (0.065 + 0.085) / 0.2 = 0.75, full 0.6; 95% of 0.9 = 0.855: 30% vs 50% of the pixels
+    assert "| bald | region \N{MINUS SIGN} full | AULC f1 | +0.150 | [+0.150, +0.150] | 2/2 | yes | 2 |" in text
+    assert "| bald | region \N{MINUS SIGN} full | % pixels to reach 95% of full f1 (0.855) | -20.0 |" in text
+    paired = pd.read_csv(tmp_path / "figs" / "table1_demo_paired.csv")
+    assert paired["quantity"].tolist() == ["aulc", "pixels_to_reach"]
+    assert paired["mean"].tolist() == pytest.approx([0.15, -20.0], abs=1e-4)
+    write_records(tmp_path / "region-bald-s2", _records("region", 2, [0.1, 0.2], [0.5, 0.8]))  # seeds differ
+    _, md = write_table1(load_records(tmp_path), cfg, tmp_path / "figs")
+    assert "Not computed: paired comparison: region and full (bald) were run with different seeds" in md.read_text()
+    assert pd.read_csv(tmp_path / "figs" / "table1_demo_paired.csv").empty
+
+
 # ----------------------------------------------------------------------------- methods and click axes
 
 
