@@ -4,6 +4,10 @@ A params file has one section per dataclass below (``data``, ``model``, ``train`
 ``eval``, ``sweep``) plus a ``name``. Unknown keys, wrong types and impossible values raise one
 :class:`~alseg_utils.errors.ConfigError` that names the file and the key. Relative paths in a params
 file are resolved against the folder that holds the file.
+
+A file may start from another one: ``base: quick.yaml`` (relative to the file) reads that file first
+and lays this file's sections over it key by key (a list or a value replaces the base's; a file with
+a ``base`` names itself). A relative path the base sets stays relative to the base's folder.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -525,6 +530,17 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
         ConfigError: the file is missing, empty (or only comments), not YAML, or holds an invalid value.
     """
     p = Path(path)
+    raw = read_params(p)
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value, str(p))
+    return config_from_dict(raw, source=str(p.resolve()))
+
+
+BASE_KEY = "base"  # top-level key of a params file: the file it starts from
+PATH_KEYS = (("data", "root"), ("model", "pretrained"))  # values relative to the file that sets them
+
+
+def _read_yaml_mapping(p: Path) -> dict[str, Any]:
     if not p.is_file():
         raise ConfigError(f"{p}: params file not found (see params/quick.yaml for an example)")
     try:
@@ -536,9 +552,61 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
                           "(or write {} to run with every default)")
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: expected a mapping of sections at the top level")
-    for dotted, value in (overrides or {}).items():
-        _set_dotted(raw, dotted, value, str(p))
-    return config_from_dict(raw, source=str(p.resolve()))
+    return raw
+
+
+def read_params(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The mapping a params file stands for, its ``base`` file (and that one's) laid under it.
+
+    Args:
+        path: the params file.
+
+    Returns:
+        The sections of the file over those of its base, without the ``base`` key. A relative
+        ``data.root`` or ``model.pretrained`` the base sets is rewritten relative to ``path``'s folder
+        (unchanged when both files share a folder).
+
+    Raises:
+        ConfigError: a file is missing, empty or not YAML; ``base`` is not a file name, names a file
+            that does not exist, or the bases form a cycle; a file with a ``base`` sets no ``name``.
+    """
+    p = Path(path)
+    raw = _read_yaml_mapping(p)
+    if BASE_KEY not in raw:
+        return raw
+    base_name = raw.pop(BASE_KEY)
+    if not isinstance(base_name, str) or not base_name.strip():
+        raise ConfigError(f"{p}: base: expected the file name of a params file (e.g. base: quick.yaml), "
+                          f"got {base_name!r}")
+    base_path = (p.parent / Path(base_name).expanduser()).resolve()
+    chain = (*_chain, p.resolve())
+    if base_path in chain:
+        raise ConfigError(f"{p}: base: {base_name} leads back to {base_path.name} (the bases form a cycle); "
+                          "let one file stand on its own")
+    if not base_path.is_file():
+        raise ConfigError(f"{p}: base: {base_path} not found (relative to {p.parent}); fix the file name")
+    if "name" not in raw:
+        raise ConfigError(f"{p}: a params file with a base must set its own name "
+                          f"(or its runs would share runs/<{base_path.name}'s name>)")
+    merged = _rebase_paths(read_params(base_path, chain), base_path.parent, p.parent)
+    for key, value in raw.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _rebase_paths(raw: dict[str, Any], base_dir: Path, file_dir: Path) -> dict[str, Any]:
+    """``raw`` with its relative path values re-expressed from ``base_dir`` to ``file_dir``."""
+    if base_dir.resolve() == file_dir.resolve():
+        return raw
+    out = {key: dict(value) if isinstance(value, dict) else value for key, value in raw.items()}
+    for section, key in PATH_KEYS:
+        value = out.get(section, {}).get(key) if isinstance(out.get(section), dict) else None
+        if isinstance(value, str) and not Path(value).expanduser().is_absolute():
+            out[section][key] = os.path.relpath(base_dir / value, file_dir)
+    return out
 
 
 def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, source: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alseg_utils.config import RunConfig, config_from_dict, load_config
+from alseg_utils.config import RunConfig, config_from_dict, load_config, read_params
 from alseg_utils.errors import ConfigError
 
 PARAMS = Path(__file__).resolve().parents[1] / "params"
@@ -16,12 +16,64 @@ PARAMS = Path(__file__).resolve().parents[1] / "params"
 @pytest.mark.parametrize("name", ["quick.yaml", "quick_isic.yaml", "quick_dominant.yaml", "glas.yaml", "isic.yaml"])
 def test_shipped_params_files_load(name: str) -> None:
     cfg = load_config(PARAMS / name)
-    raw = yaml.safe_load((PARAMS / name).read_text())
+    raw = read_params(PARAMS / name)
     assert isinstance(cfg, RunConfig) and cfg.name == raw["name"]
     for section, values in raw.items():  # every value of the file reaches its field unchanged
         for key, value in (values.items() if isinstance(values, dict) else ()):
             assert getattr(getattr(cfg, section), key) == value, f"{section}.{key}"
     assert cfg.data_root() == (PARAMS / raw["data"]["root"]).resolve()  # relative to the params file
+
+
+def test_quick_dominant_is_quick_with_its_own_name_and_strategies() -> None:
+    """Its step 0 must be the main job's: everything results depend on, but the name, is quick.yaml's."""
+    assert "base" in yaml.safe_load((PARAMS / "quick_dominant.yaml").read_text())
+    quick, dominant = load_config(PARAMS / "quick.yaml"), load_config(PARAMS / "quick_dominant.yaml")
+    a, b = quick.fingerprint_dict(), dominant.fingerprint_dict()
+    assert (a.pop("name"), b.pop("name")) == ("quick", "quick_dominant") and a == b
+    assert dominant.sweep.strategies == ["superpixel_dominant"] and dominant.sweep.full_data_reference is False
+    assert dominant.sweep.acquisitions == quick.sweep.acquisitions and dominant.sweep.seeds == quick.sweep.seeds
+
+
+def test_base_file_is_laid_under_key_by_key(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(
+        {"name": "b", "data": {"root": "data/x", "n_val": 3}, "train": {"batch_size": 2, "flips": False}}))
+    (tmp_path / "child.yaml").write_text(yaml.safe_dump(
+        {"base": "base.yaml", "name": "c", "data": {"n_val": 5}, "active": {"steps": 2}}))
+    cfg = load_config(tmp_path / "child.yaml", {"train.batch_size": 3})
+    assert cfg.name == "c" and (cfg.data.n_val, cfg.active.steps) == (5, 2)
+    assert (cfg.train.batch_size, cfg.train.flips) == (3, False)  # the override beats both files
+    assert cfg.data_root() == (tmp_path / "data" / "x").resolve()
+    assert "base" not in read_params(tmp_path / "child.yaml")
+
+
+def test_base_in_another_folder_keeps_its_paths_relative_to_itself(tmp_path: Path) -> None:
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "shared" / "base.yaml").write_text(yaml.safe_dump({"name": "b", "data": {"root": "../data/x"}}))
+    (tmp_path / "mine" / "child.yaml").write_text(yaml.safe_dump({"base": "../shared/base.yaml", "name": "c"}))
+    assert load_config(tmp_path / "mine" / "child.yaml").data_root() == (tmp_path / "data" / "x").resolve()
+    (tmp_path / "mine" / "own.yaml").write_text(yaml.safe_dump(
+        {"base": "../shared/base.yaml", "name": "c", "data": {"root": "here"}}))  # its own root: relative to it
+    assert load_config(tmp_path / "mine" / "own.yaml").data_root() == (tmp_path / "mine" / "here").resolve()
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"c.yaml": {"base": "nope.yaml", "name": "c"}}, "nope.yaml not found"),
+        ({"c.yaml": {"base": 3, "name": "c"}}, "base: expected the file name"),
+        ({"c.yaml": {"base": "b.yaml"}, "b.yaml": {"name": "b"}}, "must set its own name"),
+        ({"c.yaml": {"base": "b.yaml", "name": "c"}, "b.yaml": {"base": "c.yaml", "name": "b"}}, "cycle"),
+        ({"c.yaml": {"base": "c.yaml", "name": "c"}}, "cycle"),
+        ({"c.yaml": {"base": "b.yaml", "name": "c"}, "b.yaml": {"trian": {}}}, "trian"),
+    ],
+)
+def test_bad_base_is_one_clear_error(tmp_path: Path, files: dict, message: str) -> None:
+    for name, raw in files.items():
+        (tmp_path / name).write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config(tmp_path / "c.yaml")
+    assert "\n" not in str(err.value) and str(tmp_path) in str(err.value)  # one line naming a file
 
 
 def test_paper_settings_in_glas_yaml() -> None:
