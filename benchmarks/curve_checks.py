@@ -7,6 +7,12 @@
 3. **Reach the line:** per method and acquisition function, how many seeds reach
    ``--relative`` (0.95) x the mean full-data score within their steps (at least 2 of 3 wanted).
 
+It also reports, without a verdict, how many trainings of steps >= 1 (and the references) ended at
+their ceiling (``train.epochs``) before their validation plateau stop (``train.patience_epochs``):
+a training that stopped on its plateau has ``iterations - best_iteration >= patience steps`` with
+``iterations <= ceiling``, one cut by the ceiling has fewer steps since its best than
+``patience / epochs`` of its steps.
+
     python -m benchmarks.curve_checks notebooks/example_results/quick [--metric f1] [--relative 0.95]
         [--fall 0.03] [--methods full region]
 
@@ -23,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from alseg_utils.results import load_records, pixels_to_reach
+from alseg_utils.results import load_records, pixels_to_reach, read_run_config
 
 
 def start_check(df: pd.DataFrame, metric: str) -> tuple[bool, str]:
@@ -63,6 +69,19 @@ def reach_checks(df: pd.DataFrame, metric: str, methods: list[str], relative: fl
     return out
 
 
+def ceiling_line(df: pd.DataFrame, patience_epochs: float, epochs: float) -> str:
+    """How many trainings (steps >= 1 and references) per method ended at their ceiling before a plateau."""
+    if patience_epochs <= 0 or epochs <= 0:
+        return "ceiling: trainings run a fixed budget (no plateau stop)"
+    reference = df.reference.astype(bool)
+    trained = df[(df.step > 0) | reference].assign(method=df.method.where(~reference, "reference"))
+    since_best = (trained.train_iterations - trained.train_best_iteration) / trained.train_iterations
+    cut = since_best < patience_epochs / epochs
+    parts = [f"{method} {int(c.sum())}/{len(c)}" for method, c in cut.groupby(trained.method)]
+    return (f"ceiling: {int(cut.sum())}/{len(cut)} trainings ended at {epochs:g} epochs before their "
+            f"{patience_epochs:g}-epoch plateau stop ({', '.join(parts)})")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the three checks of a sweep's records; exit 1 when one fails."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.curve_checks")
@@ -79,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
               *reach_checks(df, args.metric, args.methods, args.relative)]
     for ok, line in checks:
         print(("ok    " if ok else "FAIL  ") + line)
+    train = read_run_config(args.records)["train"]
+    print("info  " + ceiling_line(df, float(train["patience_epochs"]), float(train["epochs"])))
     failed = sum(not ok for ok, _ in checks)
     print(f"curve checks: {len(checks) - failed}/{len(checks)} hold")
     return 1 if failed else 0

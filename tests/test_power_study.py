@@ -65,3 +65,16 @@ def test_curve_checks_fail_where_the_design_lacks_power(step0: float, region: li
                 "fall": all(ok for ok, _ in fall_checks(df, "f1", ["full", "region"], 0.03)),
                 "reach": all(ok for ok, _ in reach_checks(df, "f1", ["full", "region"], 0.95))}
     assert not verdicts[failing] and sum(verdicts.values()) == 2
+
+
+def test_ceiling_line_counts_trainings_cut_by_the_ceiling() -> None:
+    from benchmarks.curve_checks import ceiling_line
+
+    # 60-epoch ceiling, 15-epoch patience: a plateau stop leaves >= a quarter of the steps after the best
+    df = pd.DataFrame({"method": ["full", "full", "full", "region", "full"], "step": [0, 1, 2, 1, 0],
+                       "reference": [False, False, False, False, True],
+                       "train_iterations": [100, 240, 480, 300, 480], "train_best_iteration": [10, 180, 450, 290, 300]})
+    line = ceiling_line(df, 15.0, 60.0)
+    assert line.startswith("ceiling: 2/4 trainings") and "full 1/2" in line and "reference 0/1" in line
+    assert "region 1/1" in line
+    assert "fixed budget" in ceiling_line(df, 0.0, 60.0)
