@@ -14,8 +14,8 @@ the last bits of the arithmetic differ and training drifts. ``alseg check-reprod
   alone; the method's points share one training procedure and one data split per seed, so their
   spreads are pooled. :data:`BAND_SDS` is 4: a fresh sweep whose runs diverged completely (new draws
   of every seed, as on another CPU) still passes every point of the quick grid in 99% of simulated
-  sweeps (91% if each point's spread is taken as its own observed one), where the former band of 2
-  standard deviations of each point passed 31% (``tests/test_reproduction.py`` simulates it). The
+  sweeps (91% if each point's spread is taken as its own observed one), where a band of 2
+  standard deviations of each point would pass 31% (``tests/test_reproduction.py`` simulates it). The
   floor :data:`BAND_FLOOR` (0.02 of the metric) keeps points whose seeds agree (one seed, say) from
   failing on last-bit drift. The price: with 3 seeds a point detects only a shift of about
   ``4 x 0.82 s`` (0.10-0.14 F1 on the quick grid); smaller differences show in the paired intervals.

@@ -186,7 +186,7 @@ def test_bands_pass_new_draws_of_the_seeds_and_fail_another_experiment() -> None
     trials = 200
     same = sum(bool(seed_bands(_simulated_side(rng), _simulated_side(rng), "f1")["within"].all())
                for _ in range(trials))
-    assert same >= 0.93 * trials  # 99% expected; a band of 2 sd per point passed about 31%
+    assert same >= 0.93 * trials  # 99% expected; a band of 2 sd per point would pass about 31%
     shifted = sum(bool(seed_bands(_simulated_side(rng, shift=0.2), _simulated_side(rng), "f1")["within"].all())
                   for _ in range(50))
     assert shifted == 0  # 0.2 F1 lower at every step but 0: another experiment
