@@ -17,6 +17,7 @@ from alseg_utils.reproduction import (
     BAND_SDS,
     check_reproduction,
     check_same_grid,
+    interval_overlaps,
     load_side,
     pooled_std,
     reproduction_metric,
@@ -141,7 +142,7 @@ def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str], refu
     assert main(["check-reproduction", str(_write_sweep(tmp_path / "fresh", noise=0.005)), committed]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].endswith("on f1: bands committed mean \N{PLUS-MINUS SIGN} max(4 x SE of the two means (seed std "
-                           "pooled per method), 0.02); paired AULC intervals at most 0.01 apart")
+                           "pooled per method), 0.02); paired AULC t intervals at most 0.01 apart")
     assert out[-1].startswith("reproduction check: PASS") and len(out) == 2
     assert main(["check-reproduction", str(_write_sweep(tmp_path / "shifted", shift=0.15)), committed]) == 1
     out = capsys.readouterr().out.splitlines()
@@ -155,7 +156,8 @@ def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str], refu
 
 def test_pooled_std_weighs_points_by_their_degrees_of_freedom() -> None:
     stats = pd.DataFrame({"method": ["a", "a", "b", "c"], "acquisition": ["x"] * 4, "step": [0, 1, 0, 0],
-                          "std": [0.1, 0.2, 0.3, 0.0], "count": [3, 2, 3, 1]}).set_index(["method", "acquisition", "step"])
+                          "std": [0.1, 0.2, 0.3, 0.0], "count": [3, 2, 3, 1]})
+    stats = stats.set_index(["method", "acquisition", "step"])
     pooled = pooled_std(stats)
     assert pooled["a"] == pytest.approx(((2 * 0.01 + 1 * 0.04) / 3) ** 0.5)
     assert pooled["b"] == pytest.approx(0.3) and pooled["c"] == 0.0  # one seed: no spread known
@@ -172,11 +174,12 @@ def _simulated_side(rng: np.random.Generator, shift: float = 0.0, seeds: int = 3
     for method in ("full", "region", "superpixel"):
         for acq in ("random", "varratio", "entropy", "bald"):
             for seed in range(seeds):
-                rows += [{"method": method, "acquisition": acq, "step": k, "seed": seed, "reference": False,
+                rows += [{"method": method, "strategy": method, "acquisition": acq, "step": k, "seed": seed,
+                          "reference": False, "labelled_fraction": 0.34 + 0.2 * k,
                           "f1": step0[seed] if k == 0 else 0.3 + 0.05 * k + shift + rng.normal(0, QUICK_SPREAD[method])}
                          for k in range(steps)]
-    rows += [{"method": "full", "acquisition": "random", "step": 0, "seed": seed, "reference": True,
-              "f1": 0.477 + shift + rng.normal(0, QUICK_SPREAD["reference"])} for seed in range(seeds)]
+    rows += [{"method": "full", "strategy": "full", "acquisition": "random", "step": 0, "seed": seed,
+              "reference": True, "labelled_fraction": 1.0, "f1": 0.477 + shift + rng.normal(0, QUICK_SPREAD["reference"])} for seed in range(seeds)]
     return pd.DataFrame(rows)
 
 
@@ -190,3 +193,12 @@ def test_bands_pass_new_draws_of_the_seeds_and_fail_another_experiment() -> None
     shifted = sum(bool(seed_bands(_simulated_side(rng, shift=0.2), _simulated_side(rng), "f1")["within"].all())
                   for _ in range(50))
     assert shifted == 0  # 0.2 F1 lower at every step but 0: another experiment
+
+
+def test_paired_t_intervals_of_new_draws_overlap() -> None:
+    """The 8 paired AULC t intervals of two new draws of the quick grid overlap in nearly every sweep."""
+    rng = np.random.default_rng(1)
+    trials = 40
+    overlapping = sum(bool(interval_overlaps(_simulated_side(rng), _simulated_side(rng), "f1")["overlap"].all())
+                      for _ in range(trials))
+    assert overlapping >= 0.85 * trials

@@ -349,10 +349,11 @@ def test_reproduction_summary_carries_the_paired_differences(tmp_path: Path) -> 
     lines = sweep.reproduction_summary(tmp_path / "sweep", tmp_path / "figs", 60.0).splitlines()
     heading = next(i for i, line in enumerate(lines) if line.startswith("  paired differences over seeds"))
     # over [0.1, 0.3]: region (0.068 + 0.088) / 0.2 = 0.78, full 0.65; to reach 0.855: 20% vs 50% of the pixels
-    assert lines[heading + 1] == ("    bald      region \N{MINUS SIGN} full AULC f1 +0.130 [95% CI +0.130, +0.130] "
-                                  "over 2 seeds (interval excludes 0; seeds needed: 2)")
+    assert lines[heading + 1] == ("    bald      region \N{MINUS SIGN} full AULC f1 +0.130 [95% bootstrap +0.130, +0.130; "
+                                  "t +0.130, +0.130] over 2 seeds (bootstrap excludes 0, t excludes 0; seeds needed: 2)")
     assert lines[heading + 2] == ("    bald      region \N{MINUS SIGN} full % pixels to reach 95% of full f1 (0.855) "
-                                  "-30.0 [95% CI -30.0, -30.0] over 2 seeds (interval excludes 0; seeds needed: 2)")
+                                  "-30.0 [95% bootstrap -30.0, -30.0; t -30.0, -30.0] over 2 seeds (bootstrap excludes 0, "
+                                  "t excludes 0; seeds needed: 2)")
     assert "full 50.0 [2/2], region 20.0 [2/2]; region/full 0.40" in lines[-1]  # the headline stays last
 
 
