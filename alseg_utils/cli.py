@@ -207,7 +207,7 @@ def _cmd_check_reproduction(args: argparse.Namespace) -> int:
 
     check = check_reproduction(args.fresh, args.committed, args.metric)
     print(f"{args.fresh} against {args.committed} on {check.metric}: bands committed mean \N{PLUS-MINUS SIGN} "
-          f"max({BAND_SDS:g} x SE of the two means (seed std pooled per method), {BAND_FLOOR:g}); "
+          f"max({BAND_SDS:g} x SE of the two means (committed seed std pooled per method), {BAND_FLOOR:g}); "
           f"paired AULC t intervals at most {INTERVAL_GAP:g} apart")
     print("\n".join(check.lines()))
     return 0 if check.passed else 1
