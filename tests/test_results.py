@@ -246,7 +246,7 @@ def test_table1_files_carry_the_paired_differences(tmp_path: Path) -> None:
     text = md.read_text()
     assert text.startswith("| metric | target |") and "\n### Paired differences over seeds\n" in text
     # region over [0.1, 0.3]: (0.065 + 0.085) / 0.2 = 0.75, full 0.6; 95% of 0.9 = 0.855: 30% vs 50% of the pixels
-    assert "| bald | region \N{MINUS SIGN} full | AULC f1 | +0.150 | [+0.150, +0.150] | 2/2 | yes | 2 |" in text
+    assert "| bald | region \N{MINUS SIGN} full | AULC f1 | +0.150 | [+0.150, +0.150] | [+0.150, +0.150] | 2/2 | yes / yes | 2 |" in text
     assert "| bald | region \N{MINUS SIGN} full | % pixels to reach 95% of full f1 (0.855) | -20.0 |" in text
     paired = pd.read_csv(tmp_path / "figs" / "table1_demo_paired.csv")
     assert paired["quantity"].tolist() == ["aulc", "pixels_to_reach"]
