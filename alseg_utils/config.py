@@ -403,8 +403,9 @@ def validate_config(cfg: RunConfig) -> None:
     _check(m.width >= 1, "model.width", f"must be >= 1, got {m.width}")
     _check(m.width == 64 or m.encoder in NARROW_ENCODERS, "model.width",
            f"only {', '.join(NARROW_ENCODERS)} can be narrowed; set 64 for {m.encoder}")
-    _check(m.width == 64 or m.pretrained is False, "model.width",
-           f"weights exist for width 64 only; set model.pretrained: false or model.width: 64 (got {m.width})")
+    _check(m.width == 64 or m.pretrained is not True, "model.width",
+           f"ImageNet weights exist for width 64 only; set model.pretrained: false, the path of a weights file of "
+           f"this width, or model.width: 64 (got {m.width})")
     _check(not (m.pretrained is True and m.encoder in NO_IMAGENET_WEIGHTS), "model.pretrained",
            f"no ImageNet weights ship for {m.encoder}; set false, give a weights file, or choose resnet18")
     _check(not isinstance(m.pretrained, str) or bool(m.pretrained.strip()), "model.pretrained",

@@ -6,8 +6,10 @@ the download function patched to fail (or a pre-filled torch-hub cache).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
 import urllib.error
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from alseg_utils.errors import ConfigError
 from alseg_utils.model import (
     DCAN,
     DCANOutput,
+    build_encoder,
     build_model,
     load_encoder_state,
     read_weights_file,
@@ -454,3 +457,50 @@ def test_upsample_transposed_sums_half_precision_in_float32():
     ref = torch.nn.functional.conv_transpose2d(x, weight, None, stride=8, padding=4)
     assert ours.dtype == torch.float32
     torch.testing.assert_close(ours, ref, rtol=0.05, atol=0.1)
+
+
+# ----------------------------------------------------------------------------- narrow encoders and weights files
+
+
+def test_narrow_encoder_takes_a_weights_file_of_its_own_width(tmp_path):
+    from benchmarks.encoder_pretraining import encoder_state
+
+    cfg = ModelConfig(encoder="resnet10", width=16, decoder_channels=4, output_stride=32)
+    torch.manual_seed(5)
+    state = encoder_state(build_encoder(cfg))
+    path = tmp_path / "narrow.pth"
+    torch.save(state, path)
+    run = config_from_dict({"model": {"encoder": "resnet10", "width": 16, "pretrained": str(path)}})
+    assert run.model.pretrained == str(path)
+    model = build_model(dataclasses.replace(cfg, pretrained=str(path)))
+    assert torch.equal(model.stem[0].weight, state["conv1.weight"])
+    assert torch.equal(model.layer4[0][1].conv2.weight, state["layer4.0.conv2.weight"])  # behind its dropout
+    torch.save(encoder_state(build_encoder(dataclasses.replace(cfg, width=8))), path)  # another width
+    with pytest.raises(ConfigError) as err:
+        build_model(dataclasses.replace(cfg, pretrained=str(path)))
+    assert "tensors of another shape" in one_line_error(err)
+
+
+def test_narrow_encoder_refuses_imagenet_weights_in_one_line():
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"model": {"encoder": "resnet18", "width": 32, "pretrained": True}})
+    message = one_line_error(err)
+    assert "model.width" in message and "width 64 only" in message and "weights file" in message
+
+
+@pytest.mark.parametrize("pretext", ["inpainting", "contrastive"])
+def test_pretext_training_moves_the_encoder_and_is_seeded(pretext):
+    from benchmarks.encoder_pretraining import PRETEXTS, encoder_state
+
+    cfg = ModelConfig(encoder="resnet10", width=8, decoder_channels=4, output_stride=32)
+    images = torch.rand(4, 3, 32, 48, generator=torch.Generator().manual_seed(0))
+    states = []
+    for _ in range(2):
+        torch.manual_seed(1)
+        enc = build_encoder(cfg)
+        before = encoder_state(enc)
+        losses = PRETEXTS[pretext](enc, images, 2, seed=3)
+        assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+        states.append(encoder_state(enc))
+    assert not torch.equal(states[0]["conv1.weight"], before["conv1.weight"])
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])  # same seed, same weights
