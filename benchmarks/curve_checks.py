@@ -7,8 +7,14 @@
 3. **Reach the line:** per method and acquisition function, how many seeds reach
    ``--relative`` (0.95) x the mean full-data score within their steps (at least 2 of 3 wanted).
 
-It also reports, without a verdict, how many trainings of steps >= 1 (and the references) ended at
-their ceiling (``train.epochs``) before their validation plateau stop (``train.patience_epochs``):
+It also reports, without a verdict, how likely check 3 is to hold on a new draw of the same design:
+per method, the share ``r`` of its runs (function x seed) that reach the line, the probability
+that one function reaches it in at least 2 of 3 seeds when every run reaches with probability
+``r``, and that all functions of the method do (runs taken as independent, although runs of one
+seed share their step-0 model); and the spread of the last step of full-image runs, which trains
+on the same images as the reference. Then how many trainings of steps >= 1 (and the references)
+ended at their ceiling (``train.epochs``) before their validation plateau stop
+(``train.patience_epochs``):
 a training that stopped on its plateau has ``iterations - best_iteration >= patience steps`` with
 ``iterations <= ceiling``, one cut by the ceiling has fewer steps since its best than
 ``patience / epochs`` of its steps.
@@ -69,6 +75,55 @@ def reach_checks(df: pd.DataFrame, metric: str, methods: list[str], relative: fl
     return out
 
 
+def _runs_reaching(df: pd.DataFrame, metric: str, method: str, goal: float) -> tuple[int, int, int]:
+    """Runs of ``method`` that reach ``goal``, its runs, and its seeds per function (the fewest)."""
+    runs = df[(df.method == method) & ~df.reference.astype(bool)]
+    reached, total = 0, 0
+    for _, g in runs.sort_values("step").groupby(["acquisition", "seed"]):
+        total += 1
+        reached += not math.isnan(pixels_to_reach(g.labelled_fraction, g[metric], goal))
+    seeds = int(runs.groupby("acquisition").seed.nunique().min()) if total else 0
+    return reached, total, seeds
+
+
+def at_least(n: int, k: int, rate: float) -> float:
+    """Probability of at least ``k`` successes in ``n`` independent trials of success ``rate``."""
+    return sum(math.comb(n, i) * rate ** i * (1 - rate) ** (n - i) for i in range(k, n + 1))
+
+
+def reach_power_lines(df: pd.DataFrame, metric: str, methods: list[str], relative: float) -> list[str]:
+    """Per method: its reach rate and the chance that check 3 holds on a new draw at that rate."""
+    goal = relative * float(df[df.reference.astype(bool)][metric].mean())
+    out = []
+    for method in methods:
+        reached, total, seeds = _runs_reaching(df, metric, method, goal)
+        if not total:
+            continue
+        rate, k = reached / total, math.ceil(2 * seeds / 3)
+        functions = df[(df.method == method) & ~df.reference.astype(bool)].acquisition.nunique()
+        one = at_least(seeds, k, rate)
+        out.append(f"reach rate {method}: {reached}/{total} runs reach {metric} {goal:.3f}; at that rate one function "
+                   f"reaches it in >= {k} of {seeds} seeds with probability {one:.2f}, all {functions} functions "
+                   f"with {one ** functions:.2f} (runs taken as independent)")
+    return out
+
+
+def last_step_line(df: pd.DataFrame, metric: str, relative: float) -> str:
+    """Full-image runs' last step (every AL image labelled, like the reference): its spread and the line."""
+    ref = df[df.reference.astype(bool)][metric]
+    goal = relative * float(ref.mean())
+    full = df[(df.method == "full") & ~df.reference.astype(bool)]
+    if full.empty:
+        return "last step: no full-image runs"
+    last = full[full.labelled_fraction >= 1.0].groupby(["acquisition", "seed"])[metric].last()
+    if last.empty:
+        return "last step: no full-image run labels every AL image"
+    return (f"last step of full images (all AL images labelled, as the reference): {metric} {last.mean():.3f} ± "
+            f"{last.std(ddof=1) if len(last) > 1 else 0.0:.3f} over {len(last)} runs, {int((last >= goal).sum())} "
+            f"at or above {goal:.3f}; reference {ref.mean():.3f} ± {ref.std(ddof=1) if len(ref) > 1 else 0.0:.3f} "
+            f"over {len(ref)} seeds")
+
+
 def ceiling_line(df: pd.DataFrame, patience_epochs: float, epochs: float) -> str:
     """How many trainings (steps >= 1 and references) per method ended at their ceiling before a plateau."""
     if patience_epochs <= 0 or epochs <= 0:
@@ -98,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
               *reach_checks(df, args.metric, args.methods, args.relative)]
     for ok, line in checks:
         print(("ok    " if ok else "FAIL  ") + line)
+    for line in [*reach_power_lines(df, args.metric, args.methods, args.relative),
+                 last_step_line(df, args.metric, args.relative)]:
+        print("info  " + line)
     train = read_run_config(args.records)["train"]
     print("info  " + ceiling_line(df, float(train["patience_epochs"]), float(train["epochs"])))
     failed = sum(not ok for ok, _ in checks)

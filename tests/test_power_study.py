@@ -78,3 +78,25 @@ def test_ceiling_line_counts_trainings_cut_by_the_ceiling() -> None:
     assert line.startswith("ceiling: 2/4 trainings") and "full 1/2" in line and "reference 0/1" in line
     assert "region 1/1" in line
     assert "fixed budget" in ceiling_line(df, 0.0, 60.0)
+
+
+def test_at_least_is_the_binomial_tail() -> None:
+    from benchmarks.curve_checks import at_least
+
+    assert at_least(3, 2, 2 / 3) == pytest.approx(20 / 27)
+    assert at_least(3, 0, 0.3) == pytest.approx(1.0) and at_least(3, 3, 1.0) == pytest.approx(1.0)
+    assert at_least(3, 2, 0.0) == 0.0
+
+
+def test_reach_power_counts_runs_and_the_chance_of_two_of_three() -> None:
+    from benchmarks.curve_checks import last_step_line, reach_power_lines
+
+    df = _records(0.30, [0.40, 0.48, 0.50], [0.35, 0.40, 0.45], ref=0.50)
+    df.loc[(df.method == "full") & (df.seed == 2) & (df.step >= 2), "f1"] = 0.44  # seed 2 stays below 0.475
+    full, region = reach_power_lines(df, "f1", ["full", "region"], 0.95)
+    assert full.startswith("reach rate full: 2/3 runs reach f1 0.475") and "probability 0.74" in full
+    assert "all 1 functions with 0.74" in full
+    assert region.startswith("reach rate region: 0/3 runs") and "probability 0.00" in region
+    # full images' last step labels every image (labelled fraction 1.0): 0.50, 0.50, 0.44
+    line = last_step_line(df, "f1", 0.95)
+    assert "f1 0.480 ± 0.035 over 3 runs, 2 at or above 0.475" in line and "reference 0.500 ± 0.000" in line
