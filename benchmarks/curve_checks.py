@@ -60,30 +60,28 @@ def fall_checks(df: pd.DataFrame, metric: str, methods: list[str], tolerance: fl
     return out
 
 
+def _goal(df: pd.DataFrame, metric: str, relative: float) -> float:
+    """``relative`` x the mean full-data score."""
+    return relative * float(df[df.reference.astype(bool)][metric].mean())
+
+
+def pixels_needed(df: pd.DataFrame, metric: str, methods: list[str], goal: float) -> dict[tuple[str, str], list[float]]:
+    """Per (method, function): each seed's labelled share when its curve first reaches ``goal`` (NaN: never)."""
+    runs = df[df.method.isin(methods) & ~df.reference.astype(bool)].sort_values("step")
+    return {(method, acq): [pixels_to_reach(g.labelled_fraction, g[metric], goal) for _, g in group.groupby("seed")]
+            for (method, acq), group in runs.groupby(["method", "acquisition"])}
+
+
 def reach_checks(df: pd.DataFrame, metric: str, methods: list[str], relative: float) -> list[tuple[bool, str]]:
     """Per method and function: seeds reaching ``relative`` x the mean full-data score."""
-    goal = relative * float(df[df.reference.astype(bool)][metric].mean())
+    goal = _goal(df, metric, relative)
     out = []
-    for (method, acq), group in df[df.method.isin(methods) & ~df.reference.astype(bool)].groupby(
-            ["method", "acquisition"]):
-        needed = [pixels_to_reach(g.labelled_fraction, g[metric], goal) for _, g in
-                  group.sort_values("step").groupby("seed")]
+    for (method, acq), needed in pixels_needed(df, metric, methods, goal).items():
         got = [100 * n for n in needed if not math.isnan(n)]
         pct = f"{sum(got) / len(got):.1f}% of the pixels" if got else "never"
         out.append((3 * len(got) >= 2 * len(needed),
                     f"{method}/{acq}: {len(got)}/{len(needed)} seeds reach {metric} {goal:.3f}, mean {pct}"))
     return out
-
-
-def _runs_reaching(df: pd.DataFrame, metric: str, method: str, goal: float) -> tuple[int, int, int]:
-    """Runs of ``method`` that reach ``goal``, its runs, and its seeds per function (the fewest)."""
-    runs = df[(df.method == method) & ~df.reference.astype(bool)]
-    reached, total = 0, 0
-    for _, g in runs.sort_values("step").groupby(["acquisition", "seed"]):
-        total += 1
-        reached += not math.isnan(pixels_to_reach(g.labelled_fraction, g[metric], goal))
-    seeds = int(runs.groupby("acquisition").seed.nunique().min()) if total else 0
-    return reached, total, seeds
 
 
 def at_least(n: int, k: int, rate: float) -> float:
@@ -93,25 +91,28 @@ def at_least(n: int, k: int, rate: float) -> float:
 
 def reach_power_lines(df: pd.DataFrame, metric: str, methods: list[str], relative: float) -> list[str]:
     """Per method: its reach rate and the chance that check 3 holds on a new draw at that rate."""
-    goal = relative * float(df[df.reference.astype(bool)][metric].mean())
+    goal = _goal(df, metric, relative)
+    needed = pixels_needed(df, metric, methods, goal)
     out = []
     for method in methods:
-        reached, total, seeds = _runs_reaching(df, metric, method, goal)
-        if not total:
+        per_function = [n for (m, _), n in needed.items() if m == method]
+        if not per_function:
             continue
-        rate, k = reached / total, math.ceil(2 * seeds / 3)
-        functions = df[(df.method == method) & ~df.reference.astype(bool)].acquisition.nunique()
+        runs = [n for seeds in per_function for n in seeds]
+        reached = sum(not math.isnan(n) for n in runs)
+        seeds = min(len(n) for n in per_function)
+        rate, k = reached / len(runs), math.ceil(2 * seeds / 3)
         one = at_least(seeds, k, rate)
-        out.append(f"reach rate {method}: {reached}/{total} runs reach {metric} {goal:.3f}; at that rate one function "
-                   f"reaches it in >= {k} of {seeds} seeds with probability {one:.2f}, all {functions} functions "
-                   f"with {one ** functions:.2f} (runs taken as independent)")
+        out.append(f"reach rate {method}: {reached}/{len(runs)} runs reach {metric} {goal:.3f}; at that rate one "
+                   f"function reaches it in >= {k} of {seeds} seeds with probability {one:.2f}, all "
+                   f"{len(per_function)} functions with {one ** len(per_function):.2f} (runs taken as independent)")
     return out
 
 
 def last_step_line(df: pd.DataFrame, metric: str, relative: float) -> str:
     """Full-image runs' last step (every AL image labelled, like the reference): its spread and the line."""
     ref = df[df.reference.astype(bool)][metric]
-    goal = relative * float(ref.mean())
+    goal = _goal(df, metric, relative)
     full = df[(df.method == "full") & ~df.reference.astype(bool)]
     if full.empty:
         return "last step: no full-image runs"

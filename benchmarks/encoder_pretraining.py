@@ -28,6 +28,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,29 @@ def _flips(x: Tensor, generator: torch.Generator) -> Tensor:
     return x
 
 
+def _fit(modules: list[nn.Module], n: int, batch: int, epochs: int, generator: torch.Generator,
+         batch_loss: Callable[[Tensor], Tensor]) -> list[float]:
+    """AdamW (lr 1e-3, weight decay 1e-4) with a cosine schedule over ``epochs`` shuffled passes of ``n`` images.
+
+    ``batch_loss`` maps the indices of one batch [B] to its loss. Returns the mean loss of each epoch.
+    """
+    steps = max(1, n // batch)
+    opt = torch.optim.AdamW([p for m in modules for p in m.parameters()], lr=1e-3, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps)
+    losses = []
+    for _ in range(epochs):
+        order, total = torch.randperm(n, generator=generator), 0.0
+        for b in range(steps):
+            loss = batch_loss(order[b * batch:(b + 1) * batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            schedule.step()
+            total += loss.item()
+        losses.append(total / steps)
+    return losses
+
+
 def pretrain_inpainting(enc: Encoder, images: Tensor, epochs: int, seed: int) -> list[float]:
     """Masked-patch reconstruction; ``images`` [N, 3, H, W] in [0, 1]. Returns the loss of each epoch."""
     g = torch.Generator().manual_seed(seed)
@@ -97,28 +121,17 @@ def pretrain_inpainting(enc: Encoder, images: Tensor, epochs: int, seed: int) ->
     heads = nn.ModuleList(nn.Sequential(nn.Conv2d(c, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
                                         nn.Conv2d(16, 3, 1)) for c in widths)
     n, _, h, w = images.shape
-    steps = max(1, n // INPAINTING_BATCH)
-    params = [p for m in (enc.stem, *enc.layers, heads) for p in m.parameters()]
-    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps)
-    losses = []
-    for _ in range(epochs):
-        order, total = torch.randperm(n, generator=g), 0.0
-        for b in range(steps):
-            x = _normalise(_flips(images[order[b * INPAINTING_BATCH:(b + 1) * INPAINTING_BATCH]], g), enc)
-            blank = (torch.rand(x.shape[0], 1, -(-h // PATCH), -(-w // PATCH), generator=g) < MASK_RATIO).float()
-            blank = blank.repeat_interleave(PATCH, 2).repeat_interleave(PATCH, 3)[..., :h, :w]  # [B, 1, H, W]
-            feats = _features(enc, x * (1 - blank))[1:]
-            rebuilt = sum(F.interpolate(head(f), size=(h, w), mode="bilinear", align_corners=False)
-                          for head, f in zip(heads, feats, strict=True))
-            loss = (((rebuilt - x) ** 2).mean(1, keepdim=True) * blank).sum() / blank.sum().clamp(min=1)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            schedule.step()
-            total += loss.item()
-        losses.append(total / steps)
-    return losses
+
+    def batch_loss(idx: Tensor) -> Tensor:
+        x = _normalise(_flips(images[idx], g), enc)
+        blank = (torch.rand(x.shape[0], 1, -(-h // PATCH), -(-w // PATCH), generator=g) < MASK_RATIO).float()
+        blank = blank.repeat_interleave(PATCH, 2).repeat_interleave(PATCH, 3)[..., :h, :w]  # [B, 1, H, W]
+        feats = _features(enc, x * (1 - blank))[1:]
+        rebuilt = sum(F.interpolate(head(f), size=(h, w), mode="bilinear", align_corners=False)
+                      for head, f in zip(heads, feats, strict=True))
+        return (((rebuilt - x) ** 2).mean(1, keepdim=True) * blank).sum() / blank.sum().clamp(min=1)
+
+    return _fit([enc.stem, *enc.layers, heads], n, INPAINTING_BATCH, epochs, g, batch_loss)
 
 
 def _view(x: Tensor, generator: torch.Generator) -> Tensor:
@@ -144,34 +157,23 @@ def pretrain_contrastive(enc: Encoder, images: Tensor, epochs: int, seed: int) -
     projection = nn.Sequential(nn.Linear(_channels(enc.layers[-1]), 128), nn.ReLU(), nn.Linear(128, 64))
     n = images.shape[0]
     batch = min(CONTRASTIVE_BATCH, n)
-    steps = max(1, n // batch)
-    params = [p for m in (enc.stem, *enc.layers, projection) for p in m.parameters()]
-    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps)
     pairs = torch.cat([torch.arange(batch, 2 * batch), torch.arange(0, batch)])  # row i's positive
-    losses = []
-    for _ in range(epochs):
-        order, total = torch.randperm(n, generator=g), 0.0
-        for b in range(steps):
-            x = images[order[b * batch:(b + 1) * batch]]
-            z = torch.cat([projection(_features(enc, _normalise(_view(x, g), enc))[-1].mean((2, 3)))
-                           for _ in range(2)])  # [2B, 64]
-            z = F.normalize(z, dim=1)
-            similarity = (z @ z.t() / TEMPERATURE).fill_diagonal_(-1e9)
-            loss = F.cross_entropy(similarity, pairs)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            schedule.step()
-            total += loss.item()
-        losses.append(total / steps)
-    return losses
+
+    def batch_loss(idx: Tensor) -> Tensor:
+        x = images[idx]
+        z = torch.cat([projection(_features(enc, _normalise(_view(x, g), enc))[-1].mean((2, 3)))
+                       for _ in range(2)])  # [2B, 64]
+        z = F.normalize(z, dim=1)
+        similarity = (z @ z.t() / TEMPERATURE).fill_diagonal_(-1e9)
+        return F.cross_entropy(similarity, pairs)
+
+    return _fit([enc.stem, *enc.layers, projection], n, batch, epochs, g, batch_loss)
 
 
 PRETEXTS = {"inpainting": pretrain_inpainting, "contrastive": pretrain_contrastive}
 
 
-def pretrained_weights(cfg: RunConfig, pretext: str, epochs: int, path: Path) -> list[float]:
+def pretrained_weights(cfg: RunConfig, data: active.RunData, pretext: str, epochs: int, path: Path) -> list[float]:
     """Pretrain ``cfg``'s encoder on its seed's AL training images, write its state dict to ``path``.
 
     Returns:
@@ -179,7 +181,6 @@ def pretrained_weights(cfg: RunConfig, pretext: str, epochs: int, path: Path) ->
     """
     torch.manual_seed(cfg.active.seed)
     enc = build_encoder(cfg.model)
-    data = active.prepare_run_data(cfg)
     images = torch.from_numpy(data.train.images).permute(0, 3, 1, 2).float() / 255  # [N, 3, H, W]
     losses = PRETEXTS[pretext](enc, images, epochs, 1000 + cfg.active.seed)
     with atomic_open(path) as fh:
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, n_epochs in zip(args.pretext, epochs, strict=True):
                 path = (args.keep or Path(tmp)) / f"{name}-s{seed}.pt"
                 start = time.perf_counter()
-                losses = pretrained_weights(base, name, n_epochs, path)
+                losses = pretrained_weights(base, data, name, n_epochs, path)
                 cost = time.perf_counter() - start
                 other = retrain(job_config(args.params, f"full:random:{seed}", {"model.pretrained": str(path)}),
                                 data, train, val, args.trainings)
