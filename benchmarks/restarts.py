@@ -1,23 +1,25 @@
-"""Do restarts pay? Best of ``k`` trainings of one labelled set against one training, on validation only.
+"""Do restarts pay? Best of ``k`` trainings of one labelled set against one, on validation only.
 
 Trains, per seed and size, ``--trainings`` independent trainings of the size-``k`` set of
 :mod:`benchmarks.power_study` (the seed's initial images, then pool images in a seeded order; ``0`` =
 every AL training image, the set of the full-data reference and of the last full-image step). Training
 ``r`` uses the seed of restart ``r`` of ``train_with_restarts(..., seed=1000 * seed + k)``, so the best of
 the first ``k`` trainings is exactly what ``active.restarts_full: k`` would keep. For every ``k`` up to
-``--trainings`` it prints, over seeds and over every ``k``-subset of the trainings:
+half the trainings (so that two draws of ``k`` can be disjoint) it prints, over seeds and over every
+``k``-subset of a seed's trainings:
 
-- the validation loss and validation object F1 of the kept training (lowest validation loss);
-- the spread of the kept training's validation F1 within a seed (the training noise restarts can cut);
-- the *reach share*: over ordered pairs of disjoint ``k``-subsets of one seed, how often the first
-  one's kept F1 is at least ``--relative`` x the second one's -- a retraining of the same set reaching
-  95% of a reference trained the same way, the noise that decides whether the last full-image step of
-  an AL curve reaches the 95% line.
+- per size: the validation loss and validation object F1 of the kept training (lowest validation
+  loss), and the spread of the kept F1 within a seed (the training noise restarts could cut);
+- with size ``0`` among ``--sizes``, the *curve reach*: how often the best kept F1 over the sizes (the
+  steps of a full-image curve, the last of them on the reference's set) is at least ``--relative`` x the
+  kept F1 of a reference drawn from the other trainings of the same set, and what that rate makes of
+  "2 of 3 seeds reach it" for one function and for four (:func:`benchmarks.curve_checks.at_least`).
 
-The kept training's validation F1 is measured on the images that chose it, so it is optimistic; both
-sides of a reach pair are chosen the same way. The test set is never looked at.
+The kept training's validation F1 is measured on the images that chose it, so it is optimistic; the
+reference is chosen the same way. The test set is never looked at.
 
-    python -m benchmarks.restarts params/quick.yaml --sizes 0 --seeds 3 4 5 --trainings 6 [--json FILE]
+    python -m benchmarks.restarts params/quick.yaml --sizes 25 0 --seeds 3 4 5 --trainings 6 [--json FILE]
+    python -m benchmarks.restarts --records FILE [FILE ...]    # the table again, from saved trainings
 
 Deterministic on the CPU for a CPU type and thread count.
 """
@@ -39,52 +41,86 @@ import yaml
 from alseg_utils.active import _full_set, prepare_run_data
 from alseg_utils.config import load_config
 from alseg_utils.evaluate import evaluate_model
+from alseg_utils.run_folder import atomic_write_json
 from alseg_utils.train import LabelledSet, restart_seed, train_model
+from benchmarks.curve_checks import at_least
 from benchmarks.power_study import images_for
 
+Training = dict[str, Any]
 
-def kept(trainings: list[dict[str, Any]], subset: tuple[int, ...]) -> dict[str, Any]:
+
+def kept(trainings: list[Training], subset: tuple[int, ...]) -> Training:
     """The training of ``subset`` (indices into ``trainings``) with the lowest validation loss (ties: the first)."""
     return min((trainings[i] for i in subset), key=lambda t: t["val_loss"])
 
 
-def best_of(trainings: list[dict[str, Any]], k: int) -> tuple[float, float, float]:
+def best_of(trainings: list[Training], k: int) -> tuple[float, float, float]:
     """(mean validation loss, mean validation F1, std of validation F1) of the kept training of every ``k``-subset."""
     picks = [kept(trainings, s) for s in itertools.combinations(range(len(trainings)), k)]
     f1 = np.array([p["val_f1"] for p in picks])
     return float(np.mean([p["val_loss"] for p in picks])), float(f1.mean()), float(f1.std())
 
 
-def reach_share(trainings: list[dict[str, Any]], k: int, relative: float) -> float:
-    """Share of ordered pairs (A, B) of disjoint ``k``-subsets where kept(A)'s F1 >= ``relative`` x kept(B)'s.
+def curve_reach(steps: list[list[Training]], reference: list[Training], k: int, relative: float) -> float:
+    """Share of draws where a curve's best kept F1 is at least ``relative`` x a reference's kept F1.
 
-    NaN when the trainings hold fewer than two disjoint ``k``-subsets.
+    One draw takes a ``k``-subset of ``reference`` for the reference and a ``k``-subset of each step's
+    trainings; ``reference`` itself may be the last step (the pool-exhausted full-image step), whose subset
+    is then disjoint from the reference's. NaN when ``reference`` holds fewer than ``2 k`` trainings.
+
+    Args:
+        steps: each step's trainings (dicts with ``val_loss``, ``val_f1``), in curve order.
+        reference: the trainings of the full-data set.
+        k: trainings per step and per reference (restarts), >= 1.
+        relative: the reach line as a share of the reference's kept F1.
     """
-    n = len(trainings)
-    hits = pairs = 0
-    for a in itertools.combinations(range(n), k):
-        rest = [i for i in range(n) if i not in a]
-        for b in itertools.combinations(rest, k):
-            pairs += 1
-            hits += kept(trainings, a)["val_f1"] >= relative * kept(trainings, b)["val_f1"]
-    return hits / pairs if pairs else float("nan")
+    n = len(reference)
+    if n < 2 * k:
+        return float("nan")
+    hits = draws = 0
+    for ref in itertools.combinations(range(n), k):
+        line = relative * kept(reference, ref)["val_f1"]
+        choices = []
+        for trainings in steps:
+            left = [i for i in range(len(trainings)) if trainings is not reference or i not in ref]
+            choices.append([kept(trainings, s)["val_f1"] for s in itertools.combinations(left, k)])
+        for picks in itertools.product(*choices):
+            draws += 1
+            hits += max(picks) >= line
+    return hits / draws
 
 
-def summarise(rows: list[dict[str, Any]], relative: float) -> list[str]:
-    """One line per size and ``k``: kept validation loss and F1 (means over seeds), F1 spread, reach share."""
-    lines = [f"{'images':>6}  {'best of':>7}  {'val loss':>8}  {'val F1':>6}  {'F1 sd':>6}  {'reach':>5}  {'s':>5}"]
-    for size in sorted({r["size"] for r in rows}):
-        by_seed = [[r for r in rows if r["size"] == size and r["seed"] == s]
-                   for s in sorted({r["seed"] for r in rows if r["size"] == size})]
-        n = min(len(t) for t in by_seed)
-        images = by_seed[0][0]["k"]
+def _by_seed(rows: list[Training], size: int) -> list[list[Training]]:
+    """The trainings of ``size``, one list per seed (in seed order)."""
+    return [[r for r in rows if r["size"] == size and r["seed"] == s]
+            for s in sorted({r["seed"] for r in rows if r["size"] == size})]
+
+
+def summarise(rows: list[Training], relative: float) -> list[str]:
+    """Per size and ``k``: kept validation loss and F1 (means over seeds), F1 spread; then the curve reach."""
+    sizes = sorted({r["size"] for r in rows}, key=lambda k: (k == 0, k))  # the full set (0) last
+    n = min(len(t) for size in sizes for t in _by_seed(rows, size))
+    restarts = range(1, max(1, n // 2) + 1)
+    lines = [f"{'images':>6}  {'best of':>7}  {'val loss':>8}  {'val F1':>6}  {'F1 sd':>6}  {'s':>5}"]
+    for size in sizes:
+        by_seed = _by_seed(rows, size)
         seconds = np.mean([r["seconds"] for t in by_seed for r in t])
-        for k in range(1, n + 1):
+        for k in restarts:
             stats = np.array([best_of(t, k) for t in by_seed])
-            reach = np.array([reach_share(t, k, relative) for t in by_seed])
-            share = f"{np.mean(reach):>5.0%}" if np.isfinite(reach).all() else f"{'-':>5}"
-            lines.append(f"{images:>6}  {k:>7}  {stats[:, 0].mean():.4f}  {stats[:, 1].mean():.4f}  "
-                         f"{stats[:, 2].mean():.4f}  {share}  {k * seconds:>5.1f}")
+            lines.append(f"{by_seed[0][0]['k']:>6}  {k:>7}  {stats[:, 0].mean():.4f}  {stats[:, 1].mean():.4f}  "
+                         f"{stats[:, 2].mean():.4f}  {k * seconds:>5.1f}")
+    if 0 not in sizes:
+        return lines
+    seeds = sorted({r["seed"] for r in rows})
+    steps = [{s: t for s, t in zip(seeds, _by_seed(rows, size), strict=True)} for size in sizes]
+    for k in restarts:
+        rates = [curve_reach([step[s] for step in steps], steps[-1][s], k, relative) for s in seeds]
+        rate = float(np.mean(rates))
+        one = at_least(3, 2, rate)
+        lines.append(f"best of {k}: curve {' -> '.join(str(steps[i][seeds[0]][0]['k']) for i in range(len(sizes)))}"
+                     f" reaches {relative:.0%} of a reference trained the same way in {rate:.0%} of draws "
+                     f"(seeds {' '.join(f'{x:.2f}' for x in rates)}); 2 of 3 seeds reach it with probability "
+                     f"{one:.2f} for one function, {one ** 4:.2f} for four")
     return lines
 
 
@@ -97,8 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trainings", type=int, default=6, help="independent trainings per seed and size, >= 2")
     p.add_argument("--relative", type=float, default=0.95, help="the reach line as a share of the reference")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override a params key")
-    p.add_argument("--json", type=Path, default=None, help="also write every training's numbers here")
+    p.add_argument("--json", type=Path, default=None, help="also write every training's numbers here (atomically)")
+    p.add_argument("--records", type=Path, nargs="+", default=None, metavar="JSON",
+                   help="train nothing: summarise the trainings of these --json files")
     args = p.parse_args(argv)
+    if args.records is not None:
+        rows = [r for path in args.records for r in json.loads(path.read_text())["rows"]]
+        print("\n".join(summarise(rows, args.relative)))
+        return 0
     if args.trainings < 2:
         p.error(f"--trainings must be at least 2 to compare restarts, got {args.trainings}")
     overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
@@ -123,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(rows[-1]), flush=True)
     print("\n".join(summarise(rows, args.relative)))
     if args.json is not None:
-        args.json.write_text(json.dumps({"params": args.params, "set": args.set, "rows": rows}, indent=1) + "\n")
+        atomic_write_json(args.json, {"params": args.params, "set": args.set, "rows": rows})
     return 0
 
 

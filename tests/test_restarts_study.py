@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.restarts import best_of, kept, reach_share, summarise
+from benchmarks.restarts import best_of, curve_reach, kept, summarise
 
 
 def _trainings(pairs: list[tuple[float, float]]) -> list[dict[str, float]]:
@@ -31,30 +31,33 @@ def test_best_of_averages_over_every_subset() -> None:
     assert best_of(t, 3)[:2] == (1.1, 0.4) and best_of(t, 3)[2] == 0.0
 
 
-def test_reach_share_counts_ordered_pairs_of_disjoint_subsets() -> None:
-    t = _trainings([(1.0, 0.50), (1.1, 0.45), (1.2, 0.40)])
-    # ordered pairs of single trainings: 6; a >= 0.95 b fails for (0.45, 0.50)? 0.45 < 0.475: yes fails,
-    # (0.40, 0.50) fails, (0.40, 0.45) fails (0.40 < 0.4275); the other three hold
-    assert reach_share(t, 1, 0.95) == pytest.approx(3 / 6)
-    assert reach_share(t, 1, 0.5) == 1.0
-    assert math.isnan(reach_share(t, 2, 0.95))  # three trainings hold no two disjoint pairs
+def test_curve_reach_draws_the_last_step_apart_from_the_reference() -> None:
+    full = _trainings([(1.0, 0.50), (1.1, 0.45), (1.2, 0.40)])
+    # the pool-exhausted step alone: ordered pairs of distinct trainings, (step, reference); a step reaches when
+    # its F1 >= 0.95 x the reference's: (0.45 vs 0.50), (0.40 vs 0.50), (0.40 vs 0.45) fail, the other 3 hold
+    assert curve_reach([full], full, 1, 0.95) == pytest.approx(3 / 6)
+    assert curve_reach([full], full, 1, 0.5) == 1.0
+    assert math.isnan(curve_reach([full], full, 2, 0.95))  # three trainings hold no two disjoint pairs
+    # an earlier step that always reaches makes every draw reach; one that never does changes nothing
+    assert curve_reach([_trainings([(1.0, 0.9)]), full], full, 1, 0.95) == 1.0
+    assert curve_reach([_trainings([(1.0, 0.0), (1.1, 0.1)]), full], full, 1, 0.95) == pytest.approx(3 / 6)
+    # best of 2 from 4: the kept training of a pair is its lower loss; reference {0, 1} keeps 0.5 (loss 1.0)
     four = _trainings([(1.0, 0.5), (1.1, 0.1), (1.2, 0.5), (1.3, 0.1)])
-    # disjoint pairs: each kept training is the lower-loss one of its pair; {0,x} keeps 0.5, {1,3} keeps 0.1,
-    # {1,2}/{2,3} keep 0.1/0.5: ordered pairs where the first keeps 0.1 and the second 0.5 fail
-    share = reach_share(four, 2, 0.95)
-    assert 0 < share < 1
+    assert 0 < curve_reach([four], four, 2, 0.95) < 1
 
 
-def test_summarise_lines_per_size_and_restarts() -> None:
-    rows = [{"seed": s, "size": 0, "k": 32, "training": r, "val_loss": 1.0 + 0.01 * r, "val_f1": 0.5 - 0.01 * r,
-             "steps": 10, "seconds": 2.0} for s in (3, 4) for r in range(4)]
+def test_summarise_lines_per_size_and_restarts_and_the_curve_reach() -> None:
+    rows = [{"seed": s, "size": size, "k": 32 if size == 0 else size, "training": r, "val_loss": 1.0 + 0.01 * r,
+             "val_f1": (0.5 if size == 0 else 0.4) - 0.01 * r, "steps": 10, "seconds": 2.0}
+            for s in (3, 4) for size in (0, 25) for r in range(4)]
     lines = summarise(rows, 0.95)
-    assert len(lines) == 1 + 4
+    assert len(lines) == 1 + 2 * 2 + 2  # header, sizes 25 and 32 at best of 1 and 2 (half of 4), two reach lines
     first, second = lines[1].split(), lines[2].split()
-    assert first[:2] == ["32", "1"] and second[:2] == ["32", "2"]
+    assert first[:2] == ["25", "1"] and second[:2] == ["25", "2"] and lines[3].split()[:2] == ["32", "1"]
     assert float(second[2]) < float(first[2])  # the best of two has the lower validation loss
-    assert first[5] != "-" and lines[3].split()[5] == "-"  # best of 3 from 4 trainings: no disjoint pair
-    assert float(second[6]) == 4.0  # two trainings of 2 s
+    assert float(second[5]) == 4.0  # two trainings of 2 s
+    assert lines[5].startswith("best of 1: curve 25 -> 32 reaches 95%") and "for four" in lines[5]
+    assert len(summarise([r for r in rows if r["size"] == 25], 0.95)) == 3  # no full set: no reach lines
 
 
 def test_first_training_is_restart_zero_of_train_with_restarts(tmp_path: Path, tiny_params, capsys) -> None:
