@@ -9,7 +9,9 @@ half the trainings (so that two draws of ``k`` can be disjoint) it prints, over 
 ``k``-subset of a seed's trainings:
 
 - per size: the validation loss and validation object F1 of the kept training (lowest validation
-  loss), and the spread of the kept F1 within a seed (the training noise restarts could cut);
+  loss), and the spread of the kept F1 within a seed (the training noise restarts could cut); and how
+  well the loss that ranks restarts ranks their F1: Spearman's rank correlation of validation loss and
+  validation F1 over a seed's trainings, mean over seeds (-1: the lowest loss is always the best F1);
 - with size ``0`` among ``--sizes``, the *curve reach*: how often the best kept F1 over the sizes (the
   steps of a full-image curve, the last of them on the reference's set) is at least ``--relative`` x the
   kept F1 of a reference drawn from the other trainings of the same set, and what that rate makes of
@@ -37,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from scipy import stats
 
 from alseg_utils.active import _full_set, prepare_run_data
 from alseg_utils.config import load_config
@@ -102,13 +105,19 @@ def summarise(rows: list[Training], relative: float) -> list[str]:
     n = min(len(t) for size in sizes for t in _by_seed(rows, size))
     restarts = range(1, max(1, n // 2) + 1)
     lines = [f"{'images':>6}  {'best of':>7}  {'val loss':>8}  {'val F1':>6}  {'F1 sd':>6}  {'s':>5}"]
+    ranks = []
     for size in sizes:
         by_seed = _by_seed(rows, size)
         seconds = np.mean([r["seconds"] for t in by_seed for r in t])
+        rho = np.mean([stats.spearmanr([r["val_loss"] for r in t], [r["val_f1"] for r in t]).statistic
+                       for t in by_seed])
+        ranks.append(f"{by_seed[0][0]['k']} images: validation loss vs F1 over a seed's trainings, Spearman {rho:+.2f}"
+                     f" (mean of {len(by_seed)} seeds)")
         for k in restarts:
-            stats = np.array([best_of(t, k) for t in by_seed])
-            lines.append(f"{by_seed[0][0]['k']:>6}  {k:>7}  {stats[:, 0].mean():.4f}  {stats[:, 1].mean():.4f}  "
-                         f"{stats[:, 2].mean():.4f}  {k * seconds:>5.1f}")
+            means = np.array([best_of(t, k) for t in by_seed])
+            lines.append(f"{by_seed[0][0]['k']:>6}  {k:>7}  {means[:, 0].mean():.4f}  {means[:, 1].mean():.4f}  "
+                         f"{means[:, 2].mean():.4f}  {k * seconds:>5.1f}")
+    lines += ranks
     if 0 not in sizes:
         return lines
     seeds = sorted({r["seed"] for r in rows})

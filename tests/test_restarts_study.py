@@ -51,13 +51,15 @@ def test_summarise_lines_per_size_and_restarts_and_the_curve_reach() -> None:
              "val_f1": (0.5 if size == 0 else 0.4) - 0.01 * r, "steps": 10, "seconds": 2.0}
             for s in (3, 4) for size in (0, 25) for r in range(4)]
     lines = summarise(rows, 0.95)
-    assert len(lines) == 1 + 2 * 2 + 2  # header, sizes 25 and 32 at best of 1 and 2 (half of 4), two reach lines
+    # header, sizes 25 and 32 at best of 1 and 2 (half of 4), a rank line per size, two reach lines
+    assert len(lines) == 1 + 2 * 2 + 2 + 2
     first, second = lines[1].split(), lines[2].split()
     assert first[:2] == ["25", "1"] and second[:2] == ["25", "2"] and lines[3].split()[:2] == ["32", "1"]
     assert float(second[2]) < float(first[2])  # the best of two has the lower validation loss
     assert float(second[5]) == 4.0  # two trainings of 2 s
-    assert lines[5].startswith("best of 1: curve 25 -> 32 reaches 95%") and "for four" in lines[5]
-    assert len(summarise([r for r in rows if r["size"] == 25], 0.95)) == 3  # no full set: no reach lines
+    assert lines[5].startswith("25 images:") and "Spearman -1.00 (mean of 2 seeds)" in lines[5]  # loss ranks F1
+    assert lines[7].startswith("best of 1: curve 25 -> 32 reaches 95%") and "for four" in lines[7]
+    assert len(summarise([r for r in rows if r["size"] == 25], 0.95)) == 4  # no full set: no reach lines
 
 
 def test_first_training_is_restart_zero_of_train_with_restarts(tmp_path: Path, tiny_params, capsys) -> None:
