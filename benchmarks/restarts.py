@@ -93,6 +93,14 @@ def curve_reach(steps: list[list[Training]], reference: list[Training], k: int, 
     return hits / draws
 
 
+def rank_correlation(trainings: list[Training]) -> float:
+    """Spearman's rank correlation of validation loss and F1 over ``trainings``; NaN if either is constant."""
+    loss, f1 = [t["val_loss"] for t in trainings], [t["val_f1"] for t in trainings]
+    if len(set(loss)) < 2 or len(set(f1)) < 2:
+        return float("nan")
+    return float(stats.spearmanr(loss, f1).statistic)
+
+
 def _by_seed(rows: list[Training], size: int) -> list[list[Training]]:
     """The trainings of ``size``, one list per seed (in seed order)."""
     return [[r for r in rows if r["size"] == size and r["seed"] == s]
@@ -109,10 +117,9 @@ def summarise(rows: list[Training], relative: float) -> list[str]:
     for size in sizes:
         by_seed = _by_seed(rows, size)
         seconds = np.mean([r["seconds"] for t in by_seed for r in t])
-        rho = np.mean([stats.spearmanr([r["val_loss"] for r in t], [r["val_f1"] for r in t]).statistic
-                       for t in by_seed])
-        ranks.append(f"{by_seed[0][0]['k']} images: validation loss vs F1 over a seed's trainings, Spearman {rho:+.2f}"
-                     f" (mean of {len(by_seed)} seeds)")
+        rhos = [x for x in map(rank_correlation, by_seed) if not np.isnan(x)]
+        rho = f"{np.mean(rhos):+.2f} (mean of {len(rhos)} seeds)" if rhos else "undefined (constant loss or F1)"
+        ranks.append(f"{by_seed[0][0]['k']} images: validation loss vs F1 over a seed's trainings, Spearman {rho}")
         for k in restarts:
             means = np.array([best_of(t, k) for t in by_seed])
             lines.append(f"{by_seed[0][0]['k']:>6}  {k:>7}  {means[:, 0].mean():.4f}  {means[:, 1].mean():.4f}  "

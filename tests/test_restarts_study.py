@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.restarts import best_of, curve_reach, kept, summarise
+from benchmarks.restarts import best_of, curve_reach, kept, rank_correlation, summarise
 
 
 def _trainings(pairs: list[tuple[float, float]]) -> list[dict[str, float]]:
@@ -29,6 +29,12 @@ def test_best_of_averages_over_every_subset() -> None:
     loss, f1, sd = best_of(t, 2)
     assert loss == pytest.approx((1.1 + 1.2 + 1.1) / 3) and f1 == pytest.approx(1.4 / 3)
     assert best_of(t, 3)[:2] == (1.1, 0.4) and best_of(t, 3)[2] == 0.0
+
+
+def test_rank_correlation_is_undefined_for_a_constant_score() -> None:
+    assert rank_correlation(_trainings([(1.0, 0.5), (1.1, 0.4), (1.2, 0.3)])) == pytest.approx(-1.0)
+    assert rank_correlation(_trainings([(1.0, 0.3), (1.1, 0.5), (1.2, 0.4)])) == pytest.approx(0.5)
+    assert math.isnan(rank_correlation(_trainings([(1.0, 0.0), (1.1, 0.0)])))  # an untrained model: F1 0 twice
 
 
 def test_curve_reach_draws_the_last_step_apart_from_the_reference() -> None:
