@@ -52,17 +52,27 @@ def images_for(data: RunData, k: int, seed: int) -> list[int]:
     return list(range(data.n_initial)) + sorted(int(i) for i in pool[: k - data.n_initial])
 
 
-def train_size(cfg: RunConfig, data: RunData, k: int, seed: int) -> dict[str, Any]:
-    """Train on the size-``k`` set of ``seed`` and measure it on the validation images."""
+def size_set(data: RunData, k: int, seed: int) -> LabelledSet:
+    """The fully labelled training set of size ``k`` of ``seed`` (:func:`images_for`)."""
     idx = images_for(data, k, seed)
     full = _full_set(data.train)
-    train = LabelledSet(images=full.images[idx], labels=full.labels[idx], contours=full.contours[idx])
+    return LabelledSet(images=full.images[idx], labels=full.labels[idx], contours=full.contours[idx])
+
+
+def size_seed(seed: int, k: int) -> int:
+    """The training (restarts) and evaluation seed of the size-``k`` set of ``seed``."""
+    return 1000 * seed + k
+
+
+def train_size(cfg: RunConfig, data: RunData, k: int, seed: int) -> dict[str, Any]:
+    """Train on the size-``k`` set of ``seed`` and measure it on the validation images."""
+    train = size_set(data, k, seed)
     start = time.perf_counter()
     result = train_with_restarts(train, _full_set(data.val), cfg.model, cfg.train, cfg.active.restarts_full,
-                                 1000 * seed + k)
+                                 size_seed(seed, k))
     seconds = time.perf_counter() - start
-    metrics = evaluate_model(result.model, data.val, cfg, seed=1000 * seed + k)
-    return {"seed": seed, "k": len(idx), "val_loss": result.val_loss, "val_f1": metrics["f1"],
+    metrics = evaluate_model(result.model, data.val, cfg, seed=size_seed(seed, k))
+    return {"seed": seed, "k": len(train), "val_loss": result.val_loss, "val_f1": metrics["f1"],
             "val_dice": metrics["dice"], "steps": result.iterations, "seconds": round(seconds, 1)}
 
 

@@ -45,9 +45,9 @@ from alseg_utils.active import _full_set, prepare_run_data
 from alseg_utils.config import load_config
 from alseg_utils.evaluate import evaluate_model
 from alseg_utils.run_folder import atomic_write_json
-from alseg_utils.train import LabelledSet, restart_seed, train_model
+from alseg_utils.train import restart_seed, train_model
 from benchmarks.curve_checks import at_least
-from benchmarks.power_study import images_for
+from benchmarks.power_study import size_seed, size_set
 
 Training = dict[str, Any]
 
@@ -166,16 +166,15 @@ def main(argv: list[str] | None = None) -> int:
         cfg = copy.deepcopy(base)
         cfg.active.seed = seed
         data = prepare_run_data(cfg)
-        full, val = _full_set(data.train), _full_set(data.val)
+        val = _full_set(data.val)
         for size in args.sizes:
-            idx = images_for(data, size, seed)
-            train = LabelledSet(images=full.images[idx], labels=full.labels[idx], contours=full.contours[idx])
+            train = size_set(data, size, seed)
             for r in range(args.trainings):
                 start = time.perf_counter()
-                result = train_model(train, val, cfg.model, cfg.train, restart_seed(1000 * seed + size, r))
+                result = train_model(train, val, cfg.model, cfg.train, restart_seed(size_seed(seed, size), r))
                 seconds = time.perf_counter() - start
-                metrics = evaluate_model(result.model, data.val, cfg, seed=1000 * seed + size)
-                rows.append({"seed": seed, "size": size, "k": len(idx), "training": r, "val_loss": result.val_loss,
+                metrics = evaluate_model(result.model, data.val, cfg, seed=size_seed(seed, size))
+                rows.append({"seed": seed, "size": size, "k": len(train), "training": r, "val_loss": result.val_loss,
                              "val_f1": float(metrics["f1"]), "steps": result.iterations,
                              "seconds": round(seconds, 1)})
                 print(json.dumps(rows[-1]), flush=True)
